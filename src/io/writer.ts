@@ -1,0 +1,198 @@
+/**
+ * An append-only byte writer used for protobuf encoding and for framing.
+ *
+ * Bytes in `[start, pos)` are "pending": not yet handed out by {@link Writer.take}.
+ * Bytes before `start` have been handed out (e.g. to `socket.write`) and are never
+ * touched again: when the buffer runs out of room a new one is allocated and only
+ * the pending bytes are copied over. This lets one connection encode many frames
+ * straight into one buffer and write them with a single syscall.
+ */
+export class Writer {
+  /** Current backing buffer. */
+  buf: Buffer;
+  /** Next write position. */
+  pos = 0;
+  /** First pending byte. */
+  start = 0;
+  readonly #minChunk: number;
+
+  constructor(minChunk = 16 * 1024) {
+    this.#minChunk = minChunk;
+    this.buf = Buffer.allocUnsafeSlow(minChunk);
+  }
+
+  /** Number of pending bytes. */
+  get length(): number {
+    return this.pos - this.start;
+  }
+
+  /** Make room for `n` more bytes at `pos`. */
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const pending = this.pos - this.start;
+    const size = Math.max(this.#minChunk, (pending + n) * 2);
+    const next = Buffer.allocUnsafeSlow(size);
+    if (pending > 0) this.buf.copy(next, 0, this.start, this.pos);
+    this.buf = next;
+    this.start = 0;
+    this.pos = pending;
+  }
+
+  /** Hand out the pending bytes; the writer will never modify them again. */
+  take(): Buffer {
+    const out = this.buf.subarray(this.start, this.pos);
+    this.start = this.pos;
+    // Reset to the beginning when the whole buffer has been handed out and is big
+    // enough to be worth keeping? No: handed-out bytes may still be queued in the
+    // socket, so we only ever move forward.
+    return out;
+  }
+
+  /** Copy of the pending bytes, leaving them pending. */
+  peek(): Buffer {
+    return this.buf.subarray(this.start, this.pos);
+  }
+
+  /** Drop pending bytes after `pos` (used to undo a partially written frame). */
+  rewind(pos: number): void {
+    this.pos = pos;
+  }
+
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  u32be(v: number): void {
+    this.ensure(4);
+    const b = this.buf;
+    let p = this.pos;
+    b[p++] = v >>> 24;
+    b[p++] = (v >>> 16) & 0xff;
+    b[p++] = (v >>> 8) & 0xff;
+    b[p++] = v & 0xff;
+    this.pos = p;
+  }
+
+  /** Write `v` as big-endian uint32 at absolute position `at` (backpatching). */
+  u32beAt(at: number, v: number): void {
+    const b = this.buf;
+    b[at] = v >>> 24;
+    b[at + 1] = (v >>> 16) & 0xff;
+    b[at + 2] = (v >>> 8) & 0xff;
+    b[at + 3] = v & 0xff;
+  }
+
+  /** Unsigned varint of a non-negative integer up to 2^53. */
+  uvarint(v: number): void {
+    this.ensure(10);
+    const b = this.buf;
+    let p = this.pos;
+    if (v < 0x80) {
+      b[p++] = v;
+    } else if (v <= 0xffffffff) {
+      while (v > 0x7f) {
+        b[p++] = (v & 0x7f) | 0x80;
+        v >>>= 7;
+      }
+      b[p++] = v;
+    } else {
+      let lo = v >>> 0;
+      let hi = Math.floor(v / 4294967296);
+      while (hi > 0 || lo > 0x7f) {
+        b[p++] = (lo & 0x7f) | 0x80;
+        lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+        hi >>>= 7;
+      }
+      b[p++] = lo;
+    }
+    this.pos = p;
+  }
+
+  /** Varint of a signed int32 (negative values take 10 bytes, as protobuf does). */
+  int32(v: number): void {
+    if (v >= 0) {
+      this.uvarint(v);
+      return;
+    }
+    this.ensure(10);
+    const b = this.buf;
+    let p = this.pos;
+    let lo = v >>> 0;
+    for (let i = 0; i < 4; i++) {
+      b[p++] = (lo & 0x7f) | 0x80;
+      lo >>>= 7;
+    }
+    // 5th byte carries 4 bits of lo and sign-extension bits.
+    b[p++] = (lo & 0x0f) | 0x70 | 0x80;
+    b[p++] = 0xff;
+    b[p++] = 0xff;
+    b[p++] = 0xff;
+    b[p++] = 0xff;
+    b[p++] = 0x01;
+    this.pos = p;
+  }
+
+  /** Varint of a 64-bit integer given as a bigint (two's complement for negatives). */
+  varint64(v: bigint): void {
+    let u = BigInt.asUintN(64, v);
+    this.ensure(10);
+    const b = this.buf;
+    let p = this.pos;
+    while (u > 0x7fn) {
+      b[p++] = Number(u & 0x7fn) | 0x80;
+      u >>= 7n;
+    }
+    b[p++] = Number(u);
+    this.pos = p;
+  }
+
+  /** Raw bytes. */
+  raw(src: Uint8Array): void {
+    const n = src.length;
+    this.ensure(n);
+    if (n < 32) {
+      const b = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) b[p++] = src[i] as number;
+      this.pos = p;
+    } else {
+      this.buf.set(src, this.pos);
+      this.pos += n;
+    }
+  }
+
+  /** Length-delimited bytes. */
+  bytes(src: Uint8Array): void {
+    this.uvarint(src.length);
+    this.raw(src);
+  }
+
+  /** Length-delimited UTF-8 string. */
+  string(s: string): void {
+    const n = s.length;
+    // Fast path: short pure-ASCII strings.
+    if (n < 128) {
+      this.ensure(n * 3 + 1);
+      const b = this.buf;
+      const lenAt = this.pos;
+      let p = lenAt + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        b[p++] = c;
+      }
+      if (i === n) {
+        b[lenAt] = n;
+        this.pos = p;
+        return;
+      }
+    }
+    const len = Buffer.byteLength(s, "utf8");
+    this.uvarint(len);
+    this.ensure(len);
+    this.buf.write(s, this.pos, len, "utf8");
+    this.pos += len;
+  }
+}
