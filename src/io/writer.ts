@@ -53,9 +53,14 @@ export class Writer {
     return this.buf.subarray(this.start, this.pos);
   }
 
-  /** Drop pending bytes after `pos` (used to undo a partially written frame). */
-  rewind(pos: number): void {
-    this.pos = pos;
+  /** The current position as a mark that survives buffer growth. */
+  mark(): number {
+    return this.pos - this.start;
+  }
+
+  /** Drop pending bytes after `mark` (used to undo a partially written frame). */
+  rewind(mark: number): void {
+    this.pos = this.start + mark;
   }
 
   u8(v: number): void {
@@ -74,9 +79,10 @@ export class Writer {
     this.pos = p;
   }
 
-  /** Write `v` as big-endian uint32 at absolute position `at` (backpatching). */
-  u32beAt(at: number, v: number): void {
+  /** Write `v` as big-endian uint32 at `mark` (see {@link Writer.mark}), for backpatching. */
+  u32beAt(mark: number, v: number): void {
     const b = this.buf;
+    const at = this.start + mark;
     b[at] = v >>> 24;
     b[at + 1] = (v >>> 16) & 0xff;
     b[at + 2] = (v >>> 8) & 0xff;

@@ -1,0 +1,71 @@
+/**
+ * Entry script of every benchmark child process (forked by `bench/lib/proc.ts`):
+ *
+ * - `child.js server <system>`: start the system's echo server, send `{type:"ready", port}`.
+ * - `child.js client <system> <ClientParams JSON>`: run the system's load through the
+ *   warm-up and measurement phases, send `{type:"result", ...}` and exit.
+ *
+ * Failures are sent as `{type:"error", message}`. A child exits as soon as its IPC channel
+ * to the harness closes, so it never outlives the harness.
+ */
+import { findSystem } from "../systems/index.js";
+import { Recorder, sleep } from "./stats.js";
+import type { ChildMessage, ClientParams } from "./system.js";
+
+/** How long a client may take to drain its in-flight calls after the window closed. */
+const DRAIN_TIMEOUT_MS = 5000;
+
+function send(msg: ChildMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send || !process.connected) return resolve();
+    process.send(msg, undefined, {}, () => resolve());
+  });
+}
+
+async function fail(err: unknown): Promise<never> {
+  const message = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  await send({ type: "error", message });
+  process.exit(1);
+}
+
+async function runServer(systemName: string): Promise<void> {
+  const system = await findSystem(systemName).module();
+  const port = await system.serve();
+  await send({ type: "ready", port });
+}
+
+async function runClient(systemName: string, params: ClientParams): Promise<void> {
+  const system = await findSystem(systemName).module();
+  const rec = new Recorder(params.inflight);
+  let loadSettled = false;
+  const loading = system.load(params.port, rec).then(
+    () => {
+      loadSettled = true;
+      if (rec.active) throw new Error("load() resolved before the measurement window ended");
+    },
+    (err: unknown) => {
+      loadSettled = true;
+      throw err;
+    },
+  );
+  // Whichever comes first: the load fails, or the measurement window closes.
+  await Promise.race([loading, rec.runPhases(params.warmupMs, params.measureMs)]);
+  // Let in-flight calls drain so the connection closes cleanly (bounded).
+  await Promise.race([loading, sleep(DRAIN_TIMEOUT_MS)]);
+  if (!loadSettled) console.error(`[${systemName}] client did not drain within ${DRAIN_TIMEOUT_MS} ms`);
+  await send(rec.result());
+  process.exit(0);
+}
+
+process.on("disconnect", () => process.exit(0));
+process.on("uncaughtException", (err) => void fail(err));
+process.on("unhandledRejection", (err) => void fail(err));
+
+const [role, systemName, paramsJson] = process.argv.slice(2);
+if (role === "server" && systemName) {
+  runServer(systemName).catch(fail);
+} else if (role === "client" && systemName && paramsJson) {
+  runClient(systemName, JSON.parse(paramsJson) as ClientParams).catch(fail);
+} else {
+  void fail(new Error(`usage: child.js server <system> | client <system> <params-json>`));
+}

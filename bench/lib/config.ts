@@ -1,0 +1,49 @@
+/** Benchmark settings, read from the environment by {@link readConfig}. */
+export interface BenchConfig {
+  /** Unrecorded warm-up per run, ms (`BENCH_WARMUP` seconds, default 1). */
+  warmupMs: number;
+  /** Measurement window per run, ms (`BENCH_SECONDS` seconds, default 3). */
+  measureMs: number;
+  /** In-flight levels (`BENCH_INFLIGHT`, comma-separated, default `1,64`). */
+  inflight: number[];
+  /** Systems to run (`BENCH_ONLY`, comma-separated names; default all registered). */
+  only: string[] | null;
+  /** Rounds of the whole sequence; the report shows per-metric medians (`BENCH_ROUNDS`, default 1). */
+  rounds: number;
+}
+
+function seconds(env: NodeJS.ProcessEnv, key: string, dflt: number, min: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === "") return dflt * 1000;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < min)
+    throw new Error(`${key}=${raw}: expected a number of seconds >= ${min}`);
+  return v * 1000;
+}
+
+function list(env: NodeJS.ProcessEnv, key: string): string[] | null {
+  const raw = env[key];
+  if (raw === undefined || raw.trim() === "") return null;
+  return raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+function positiveInt(key: string, s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${key}: "${s}" is not a positive integer`);
+  return n;
+}
+
+/** Read the `BENCH_*` knobs; throws on malformed values. */
+export function readConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
+  const inflight = (list(env, "BENCH_INFLIGHT") ?? ["1", "64"]).map((s) => positiveInt("BENCH_INFLIGHT", s));
+  return {
+    warmupMs: seconds(env, "BENCH_WARMUP", 1, 0),
+    measureMs: seconds(env, "BENCH_SECONDS", 3, 0.1),
+    inflight,
+    only: list(env, "BENCH_ONLY"),
+    rounds: positiveInt("BENCH_ROUNDS", env.BENCH_ROUNDS || "1"),
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * Harness side of the child processes: fork `child.js` for a system's server or client,
+ * wait for its messages, and make sure no child survives the harness.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { ChildMessage, ClientParams, ReadyMessage, ResultMessage } from "./system.js";
+
+const CHILD_SCRIPT = fileURLToPath(new URL("./child.js", import.meta.url));
+const live = new Set<ChildProcess>();
+
+/** Kill every live child (SIGKILL); safe to call from an 'exit' handler. */
+export function killAllChildren(): void {
+  for (const child of live) child.kill("SIGKILL");
+  live.clear();
+}
+
+let handlersInstalled = false;
+function installHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on("exit", killAllChildren);
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(sig, () => {
+      killAllChildren();
+      process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const)[sig]);
+    });
+  }
+}
+
+function spawnChild(args: string[]): ChildProcess {
+  installHandlers();
+  // execArgv: [] so that harness flags (e.g. --inspect) are not inherited by children.
+  const child = fork(CHILD_SCRIPT, args, { execArgv: [], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  return child;
+}
+
+/**
+ * Resolve with the first message of type `type` from `child`; reject on an error message,
+ * on the child exiting first, or after `timeoutMs`.
+ */
+function expect<T extends ChildMessage>(
+  child: ChildProcess,
+  type: T["type"],
+  what: string,
+  timeoutMs: number,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      child.off("message", onMessage);
+      child.off("exit", onExit);
+    };
+    const onMessage = (msg: ChildMessage): void => {
+      if (msg.type === type) {
+        cleanup();
+        resolve(msg as T);
+      } else if (msg.type === "error") {
+        cleanup();
+        reject(new Error(`${what} failed: ${msg.message}`));
+      }
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
+      cleanup();
+      reject(new Error(`${what} exited (${signal ?? `code ${code}`}) before sending "${type}"`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`${what}: no "${type}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on("message", onMessage);
+    child.once("exit", onExit);
+  });
+}
+
+/** Stop `child`: SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+export async function stopChild(child: ChildProcess, graceMs = 2000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A running server child and its port. */
+export interface ServerHandle {
+  child: ChildProcess;
+  port: number;
+}
+
+/** Fork the server of `system` and wait until it reports its port. */
+export async function startServer(system: string, timeoutMs = 15_000): Promise<ServerHandle> {
+  const child = spawnChild(["server", system]);
+  try {
+    const ready = await expect<ReadyMessage>(child, "ready", `${system} server`, timeoutMs);
+    return { child, port: ready.port };
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+}
+
+/** Fork the client of `system`, let it run its warm-up and measurement, return its result. */
+export async function runClient(system: string, params: ClientParams): Promise<ResultMessage> {
+  const child = spawnChild(["client", system, JSON.stringify(params)]);
+  const timeoutMs = params.warmupMs + params.measureMs + 30_000;
+  try {
+    return await expect<ResultMessage>(child, "result", `${system} client`, timeoutMs);
+  } finally {
+    await stopChild(child);
+  }
+}

@@ -1,0 +1,260 @@
+/**
+ * One client call from issue to completion: connection, correlation id, deadline,
+ * retries, cancellation. Completes exactly once, whatever happens in which order.
+ */
+import { ErrorCode } from "../errors/errno.js";
+import { RpcError } from "../errors/rpc-error.js";
+import { now, type TimerHandle, timers } from "../io/timers.js";
+import { compressTypeOf } from "../protocol/compress.js";
+import type { Connection, PendingCall } from "../transport/connection.js";
+import type { ChannelCore, CallOptions } from "./channel-core.js";
+import type { Controller } from "./controller.js";
+import type { ClientMethod } from "./method.js";
+
+const EMPTY = Buffer.alloc(0);
+let nextCorrelationId = 1;
+
+function onDeadline(call: ClientCall): void {
+  call.timer = undefined;
+  call.fail(ErrorCode.ERPCTIMEDOUT, `Reached timeout=${call.timeoutMs}ms @${call.remoteSide}`, false);
+}
+
+/** A call in flight. Protocols read its request fields and complete it. */
+export class ClientCall implements PendingCall {
+  readonly channel: ChannelCore;
+  readonly method: ClientMethod;
+  readonly request: unknown;
+  readonly cntl: Controller | undefined;
+  readonly timeoutMs: number;
+  readonly maxRetry: number;
+  readonly logId: bigint | undefined;
+  readonly requestId: string | undefined;
+  readonly attachment: Uint8Array;
+  readonly compressType: number;
+  readonly checksum: boolean;
+  readonly userFields: Record<string, string> | undefined;
+  readonly contentType: number;
+  readonly startTime: number;
+  readonly promise: Promise<unknown>;
+  /** Correlation id of the current attempt. */
+  correlationId = 0;
+  /** Connection of the current attempt. */
+  conn: Connection | undefined = undefined;
+  /** Credential to send with this attempt (first request of an authenticated connection). */
+  credential: Uint8Array | undefined = undefined;
+  timer: TimerHandle | undefined = undefined;
+  retried = 0;
+  done = false;
+  remoteSide: string;
+  localSide = "";
+  #resolve!: (v: unknown) => void;
+  #reject!: (e: unknown) => void;
+  #errorText = "";
+  #signal: AbortSignal | undefined;
+  #onAbort: (() => void) | undefined;
+
+  constructor(channel: ChannelCore, method: ClientMethod, request: unknown, opts: CallOptions | undefined) {
+    this.channel = channel;
+    this.method = method;
+    this.request = request;
+    const co = channel.options;
+    const cntl = opts?.controller;
+    this.cntl = cntl;
+    this.timeoutMs = opts?.timeoutMs ?? cntl?.timeoutMs ?? co.timeoutMs;
+    this.maxRetry = opts?.maxRetry ?? cntl?.maxRetry ?? co.maxRetry;
+    const logId = opts?.logId ?? cntl?.logId;
+    this.logId = logId === undefined ? undefined : BigInt(logId);
+    this.requestId = opts?.requestId ?? cntl?.requestId;
+    const att = opts?.attachment ?? cntl?.requestAttachment;
+    this.attachment = att === undefined ? EMPTY : typeof att === "string" ? Buffer.from(att, "utf8") : att;
+    const ct = opts?.compressType ?? cntl?.requestCompressType;
+    this.compressType = ct === undefined ? co.compressType : compressTypeOf(ct);
+    this.checksum = opts?.checksum ?? co.checksum;
+    this.userFields = opts?.userFields ?? cntl?.requestUserFields;
+    this.contentType = co.contentType;
+    this.remoteSide = channel.address;
+    this.startTime = now();
+    this.promise = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    const signal = opts?.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        this.fail(ErrorCode.ECANCELED, "Canceled before the call was issued", false);
+        return;
+      }
+      this.#signal = signal;
+      this.#onAbort = () => this.fail(ErrorCode.ECANCELED, `Canceled @${this.remoteSide}`, false);
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+    if (this.timeoutMs >= 0) this.timer = timers.add(this.startTime + this.timeoutMs, onDeadline, this);
+  }
+
+  /** Whole milliseconds left before the deadline, or undefined without a timeout. */
+  remainingMs(): number | undefined {
+    if (this.timeoutMs < 0) return undefined;
+    return Math.max(1, Math.ceil(this.startTime + this.timeoutMs - now()));
+  }
+
+  /** Start (or restart, on retry) an attempt. */
+  issue(): void {
+    const conn = this.channel.source.ready();
+    if (conn !== undefined) {
+      this.sendOn(conn);
+      return;
+    }
+    this.channel.source.acquire().then(
+      (c) => this.sendOn(c),
+      (err: unknown) => {
+        const e = RpcError.from(err, ErrorCode.EFAILEDSOCKET);
+        this.onAttemptFailed(e.code, e.text);
+      },
+    );
+  }
+
+  /** Write the request on `conn`. */
+  sendOn(conn: Connection): void {
+    if (this.done) {
+      this.channel.source.release(conn, true);
+      return;
+    }
+    this.conn = conn;
+    this.remoteSide = conn.remoteSide;
+    this.localSide = conn.localSide;
+    if (conn.failed) {
+      this.conn = undefined;
+      this.onAttemptFailed(conn.errorCode || ErrorCode.EFAILEDSOCKET, conn.errorText);
+      return;
+    }
+    if (conn.overcrowded) {
+      this.conn = undefined;
+      this.channel.source.release(conn, true);
+      this.onAttemptFailed(ErrorCode.EOVERCROWDED, `Connection to ${conn.remoteSide} is overcrowded`);
+      return;
+    }
+    const id = nextCorrelationId++;
+    this.correlationId = id;
+    const cred = conn.state.credential as Uint8Array | undefined;
+    if (cred !== undefined) {
+      this.credential = cred;
+      conn.state.credential = undefined;
+    } else {
+      this.credential = undefined;
+    }
+    const w = conn.writer;
+    const mark = w.mark();
+    try {
+      this.channel.protocol.packRequest!(conn, this);
+    } catch (err) {
+      w.rewind(mark);
+      this.conn = undefined;
+      this.channel.source.release(conn, true);
+      this.fail(ErrorCode.EREQUEST, `Fail to serialize request: ${err instanceof Error ? err.message : String(err)}`, false);
+      return;
+    }
+    conn.pending.set(id, this);
+    conn.messagesOut++;
+    conn.scheduleFlush();
+  }
+
+  /** [PendingCall] The connection of the current attempt failed. */
+  onConnectionFailed(conn: Connection): void {
+    if (conn !== this.conn) return;
+    this.conn = undefined;
+    this.onAttemptFailed(conn.errorCode || ErrorCode.EFAILEDSOCKET, conn.errorText);
+  }
+
+  /**
+   * The current attempt failed with `code` (`responded`: a whole response arrived, so
+   * the connection is reusable): retry when allowed, else fail the call.
+   */
+  onAttemptFailed(code: number, text: string, responded = false): void {
+    if (this.done) return;
+    this.#releaseConnection(responded);
+    this.#appendError(code, text);
+    if (
+      this.retried < this.maxRetry &&
+      this.channel.retryable(code) &&
+      (this.timeoutMs < 0 || now() < this.startTime + this.timeoutMs)
+    ) {
+      this.retried++;
+      this.issue();
+      return;
+    }
+    this.#finishFailed(code);
+  }
+
+  /** A response arrived for the current attempt: the server answered `code` (0 = OK). */
+  complete(res: unknown, attachment: Buffer, userFields: Record<string, string> | undefined, compressType: number): void {
+    if (this.done) return;
+    this.done = true;
+    this.#cleanup(true);
+    const cntl = this.cntl;
+    if (cntl !== undefined) {
+      cntl.responseAttachment = attachment;
+      cntl.responseUserFields = userFields;
+      cntl.responseCompressType = compressType;
+      this.#fillController(cntl, 0);
+    }
+    this.#resolve(res);
+  }
+
+  /**
+   * Fail the call. `retryable` says whether the retry policy may re-issue it (server
+   * errors and timeouts are final). Safe after completion (does nothing).
+   */
+  fail(code: number, text: string, retryable: boolean, responded = false): void {
+    if (this.done) return;
+    if (retryable) {
+      this.onAttemptFailed(code, text, responded);
+      return;
+    }
+    this.#releaseConnection(responded);
+    this.#appendError(code, text);
+    this.#finishFailed(code);
+  }
+
+  #appendError(code: number, text: string): void {
+    const prefix = this.retried > 0 ? `[R${this.retried}]` : "";
+    this.#errorText = `${this.#errorText === "" ? "" : `${this.#errorText} `}${prefix}[E${code}]${text}`;
+  }
+
+  #finishFailed(code: number): void {
+    this.done = true;
+    this.#cleanup(false);
+    const err = new RpcError(code, this.#errorText);
+    if (this.cntl !== undefined) this.#fillController(this.cntl, code, err.text);
+    this.#reject(err);
+  }
+
+  #fillController(cntl: Controller, code: number, text = ""): void {
+    cntl.errorCode = code;
+    cntl.errorText = text;
+    cntl.latencyUs = Math.round((now() - this.startTime) * 1000);
+    cntl.retriedCount = this.retried;
+    cntl.remoteSide = this.remoteSide;
+    cntl.localSide = this.localSide;
+    cntl.correlationId = this.correlationId;
+  }
+
+  #releaseConnection(responded: boolean): void {
+    const conn = this.conn;
+    if (conn === undefined) return;
+    this.conn = undefined;
+    conn.pending.delete(this.correlationId);
+    this.channel.source.release(conn, responded);
+  }
+
+  /** Release the timer, the abort listener and the connection slot. */
+  #cleanup(responded: boolean): void {
+    timers.cancel(this.timer);
+    this.timer = undefined;
+    if (this.#onAbort !== undefined) {
+      this.#signal?.removeEventListener("abort", this.#onAbort);
+      this.#onAbort = undefined;
+      this.#signal = undefined;
+    }
+    this.#releaseConnection(responded);
+  }
+}

@@ -1,0 +1,103 @@
+/** Types shared by the Channel and the calls it runs. */
+import type { Authenticator } from "../auth.js";
+import type { Protocol } from "../protocol/protocol.js";
+import type { Connection } from "../transport/connection.js";
+import type { Controller } from "./controller.js";
+
+/** How a channel uses connections (brpc `connection_type`). */
+export type ConnectionType = "single" | "pooled" | "short";
+
+/** Options of a {@link Channel} (brpc `ChannelOptions` and related flags). */
+export interface ChannelOptions {
+  /** Protocol name, default "baidu_std". */
+  protocol?: string;
+  /** "single" (one multiplexed connection, default), "pooled" (one call per connection at a time) or "short" (a connection per call). */
+  connectionType?: ConnectionType;
+  /** Connect timeout in ms (default 200, as brpc), capped by the call's deadline. */
+  connectTimeoutMs?: number;
+  /** Default timeout of a whole call, retries included, in ms (default 500; -1 = none). */
+  timeoutMs?: number;
+  /** Default max retries (default 3). Only brpc's retryable errors are retried. */
+  maxRetry?: number;
+  /** Request compression: 0/"none", 1/"snappy", 2/"gzip", 3/"zlib" (default none). */
+  compressType?: number | string;
+  /** Send a CRC32C checksum with requests (default false). */
+  checksum?: boolean;
+  /** Body encoding: "pb" (default), "json" (brpc json2pb names) or "proto-json". */
+  contentType?: "pb" | "json" | "proto-json";
+  /** Generates the credential sent on the first request of each connection. */
+  auth?: Authenticator;
+  /** Largest response frame accepted (default 64 MiB). */
+  maxBodySize?: number;
+  /** Unsent bytes per connection above which calls fail with EOVERCROWDED (default 64 MiB). */
+  maxUnwrittenBytes?: number;
+  /** Idle connections kept by a "pooled" channel (brpc `-max_connection_pool_size`, default 100). */
+  maxPoolSize?: number;
+  /**
+   * Send the call's remaining time in baidu_std `timeout_ms`, so the server knows the
+   * deadline (brpc flag `-baidu_std_protocol_deliver_timeout_ms`, default false).
+   */
+  deliverTimeoutMs?: boolean;
+  /** Decide whether a failed attempt is retried (default: brpc's retryable set). ERPCTIMEDOUT and ECANCELED never are. */
+  retryPolicy?: (code: number) => boolean;
+}
+
+/** Per-call options; anything unset falls back to the controller, then to the channel. */
+export interface CallOptions {
+  /** Timeout of this call in ms (-1 = none). */
+  timeoutMs?: number;
+  /** Max retries of this call. */
+  maxRetry?: number;
+  /** log_id sent with the request. */
+  logId?: bigint | number;
+  /** request_id sent with the request (brpc `set_request_id`, HTTP x-request-id). */
+  requestId?: string;
+  /** Attachment sent after the message (never compressed). */
+  attachment?: Uint8Array | string;
+  /** Cancels the call (ECANCELED). */
+  signal?: AbortSignal;
+  /** Request compression for this call. */
+  compressType?: number | string;
+  /** Send a CRC32C checksum with this request. */
+  checksum?: boolean;
+  /** user_fields sent with the request. */
+  userFields?: Record<string, string>;
+  /** Receives the results (error, latency, retries, response attachment ...) and may carry settings. */
+  controller?: Controller;
+}
+
+/** Where a call gets its connection; one implementation per connection type. */
+export interface ConnectionSource {
+  /** A connection usable right now without waiting, if any. */
+  ready(): Connection | undefined;
+  /** A connection, connecting if needed; rejects with an RpcError (ECONNREFUSED, ETIMEDOUT ...). */
+  acquire(): Promise<Connection>;
+  /** The call is done with `conn`; `responded` says whether a whole response came back on it. */
+  release(conn: Connection, responded: boolean): void;
+  /** Close every connection. */
+  close(): void;
+}
+
+/** Resolved channel options. @internal */
+export interface ResolvedChannelOptions {
+  timeoutMs: number;
+  maxRetry: number;
+  compressType: number;
+  checksum: boolean;
+  contentType: number;
+  connectTimeoutMs: number;
+  maxBodySize: number;
+  maxUnwrittenBytes: number;
+  maxPoolSize: number;
+  deliverTimeoutMs: boolean;
+}
+
+/** What a call needs from its channel. @internal */
+export interface ChannelCore {
+  readonly options: ResolvedChannelOptions;
+  readonly source: ConnectionSource;
+  readonly protocol: Protocol;
+  /** The address the channel was created with. */
+  readonly address: string;
+  retryable(code: number): boolean;
+}

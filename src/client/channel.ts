@@ -1,0 +1,136 @@
+/**
+ * A Channel reaches one server (brpc `Channel::Init("ip:port" | "host:port" | "unix:path")`)
+ * and makes typed or untyped calls with timeouts, retries, compression and cancellation.
+ */
+import type { DescMessage, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { DescMethod } from "@bufbuild/protobuf";
+import { ErrorCode, RETRYABLE_BY_DEFAULT } from "../errors/errno.js";
+import { registerBuiltins } from "../global.js";
+import { compressTypeOf } from "../protocol/compress.js";
+import { ContentType } from "../protocol/baidu-std/payload.js";
+import { type Protocol, protocols } from "../protocol/protocol.js";
+import { DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_UNWRITTEN_BYTES } from "../transport/connection.js";
+import { type Endpoint, formatEndpoint, parseEndpoint } from "../transport/endpoint.js";
+import { ClientCall } from "./call.js";
+import type {
+  CallOptions,
+  ChannelCore,
+  ChannelOptions,
+  ConnectionSource,
+  ResolvedChannelOptions,
+} from "./channel-core.js";
+import { openConnection } from "./connect.js";
+import { createConnectionSource } from "./connection-source.js";
+import { type ClientMethod, clientMethodOf, rawMethodOf } from "./method.js";
+
+/** A typed client: one async function per method of the service, keyed by local name. */
+export type Client<S extends DescService> = {
+  [K in keyof S["method"]]: S["method"][K] extends { input: infer I; output: infer O }
+    ? I extends DescMessage
+      ? O extends DescMessage
+        ? (req: MessageInitShape<I>, opts?: CallOptions) => Promise<MessageShape<O>>
+        : never
+      : never
+    : never;
+};
+
+const contentTypes = { pb: ContentType.PB, json: ContentType.JSON, "proto-json": ContentType.PROTO_JSON } as const;
+
+/** A channel to one server. */
+export class Channel implements ChannelCore {
+  readonly options: ResolvedChannelOptions;
+  readonly source: ConnectionSource;
+  readonly protocol: Protocol;
+  readonly address: string;
+  readonly endpoint: Endpoint;
+  readonly #retryPolicy: ((code: number) => boolean) | undefined;
+  #closed = false;
+
+  /** `address` is "ip:port", "host:port", "[ipv6]:port" or "unix:path". */
+  constructor(address: string, options: ChannelOptions = {}) {
+    registerBuiltins();
+    this.endpoint = parseEndpoint(address);
+    if (this.endpoint.kind === "tcp" && this.endpoint.port === 0) {
+      throw new TypeError(`bad address "${address}": port 0 cannot be connected to`);
+    }
+    this.address = formatEndpoint(this.endpoint);
+    const protocol = protocols.get(options.protocol ?? "baidu_std");
+    if (protocol.packRequest === undefined || protocol.processResponse === undefined) {
+      throw new TypeError(`protocol "${protocol.name}" cannot be used by a Channel`);
+    }
+    this.protocol = protocol;
+    const ct = options.contentType ?? "pb";
+    if (!(ct in contentTypes)) throw new TypeError(`unknown contentType "${ct}"`);
+    this.options = {
+      timeoutMs: options.timeoutMs ?? 500,
+      maxRetry: options.maxRetry ?? 3,
+      compressType: compressTypeOf(options.compressType),
+      checksum: options.checksum ?? false,
+      contentType: contentTypes[ct],
+      connectTimeoutMs: options.connectTimeoutMs ?? 200,
+      maxBodySize: options.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
+      maxUnwrittenBytes: options.maxUnwrittenBytes ?? DEFAULT_MAX_UNWRITTEN_BYTES,
+      maxPoolSize: options.maxPoolSize ?? 100,
+      deliverTimeoutMs: options.deliverTimeoutMs ?? false,
+    };
+    this.#retryPolicy = options.retryPolicy;
+    const auth = options.auth;
+    const connOptions = { maxBodySize: this.options.maxBodySize, maxUnwrittenBytes: this.options.maxUnwrittenBytes };
+    this.source = createConnectionSource(
+      options.connectionType ?? "single",
+      (owner) =>
+        openConnection({
+          endpoint: this.endpoint,
+          timeoutMs: this.options.connectTimeoutMs,
+          owner,
+          protocol,
+          options: connOptions,
+          auth,
+        }),
+      this.options.maxPoolSize,
+    );
+  }
+
+  /** A typed client of `service`: `await channel.client(EchoService).echo({message: "hi"})`. */
+  client<S extends DescService>(service: S): Client<S> {
+    const out: Record<string, unknown> = {};
+    for (const m of service.methods) {
+      const cm = clientMethodOf(m);
+      out[m.localName] = (req: unknown, opts?: CallOptions) => this.#call(cm, req, opts);
+    }
+    return out as Client<S>;
+  }
+
+  /** Call a method by descriptor; resolves with the response message. */
+  call<I extends DescMessage, O extends DescMessage>(
+    method: DescMethod & { input: I; output: O },
+    request: MessageInitShape<I>,
+    opts?: CallOptions,
+  ): Promise<MessageShape<O>> {
+    return this.#call(clientMethodOf(method), request, opts) as Promise<MessageShape<O>>;
+  }
+
+  /** Untyped call: request bytes in, response bytes out (for proxies and tools). */
+  callRaw(serviceName: string, methodName: string, request: Uint8Array, opts?: CallOptions): Promise<Buffer> {
+    return this.#call(rawMethodOf(serviceName, methodName), request, opts) as Promise<Buffer>;
+  }
+
+  /** True if a failed attempt with `code` may be retried. @internal */
+  retryable(code: number): boolean {
+    if (code === ErrorCode.ERPCTIMEDOUT || code === ErrorCode.ECANCELED) return false;
+    return this.#retryPolicy !== undefined ? this.#retryPolicy(code) : RETRYABLE_BY_DEFAULT.has(code);
+  }
+
+  /** Close the channel's connections; calls still in flight fail. Later calls fail with EINVAL. */
+  close(): void {
+    this.#closed = true;
+    this.source.close();
+  }
+
+  #call(method: ClientMethod, request: unknown, opts: CallOptions | undefined): Promise<unknown> {
+    const call = new ClientCall(this, method, request, opts);
+    if (this.#closed) call.fail(ErrorCode.EINVAL, "Channel is closed", false);
+    else if (!call.done) call.issue();
+    return call.promise;
+  }
+}

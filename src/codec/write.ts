@@ -1,0 +1,287 @@
+/**
+ * Runtime helpers for the generated encoders. They append to a {@link Writer} through
+ * its public `buf`/`pos` after `ensure()`, and convert or reject values the way
+ * @bufbuild's `BinaryWriter` does (numbers given as strings, 64-bit integers given as
+ * numbers or strings, byte arrays given as `number[]`).
+ */
+import type { Writer } from "../io/writer.js";
+
+const TWO32 = 4294967296;
+
+/** Byte size of a uint32 varint. */
+export function varintSize(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+}
+
+/** Unsigned 32-bit varint (also tags). */
+export function u32(w: Writer, v: number): void {
+  w.ensure(5);
+  const b = w.buf;
+  let p = w.pos;
+  while (v > 0x7f) {
+    b[p++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  b[p++] = v;
+  w.pos = p;
+}
+
+/** Signed 32-bit varint: negative values sign-extend to 10 bytes. */
+export function i32(w: Writer, v: number): void {
+  if (v >= 0) {
+    u32(w, v);
+    return;
+  }
+  w.ensure(10);
+  const b = w.buf;
+  let p = w.pos;
+  for (let i = 0; i < 9; i++) {
+    b[p++] = (v & 0x7f) | 0x80;
+    v >>= 7;
+  }
+  b[p++] = 1;
+  w.pos = p;
+}
+
+/** One byte. */
+export function byte(w: Writer, v: number): void {
+  w.ensure(1);
+  w.buf[w.pos++] = v;
+}
+
+/** Little-endian 32 bits. */
+export function fixed32(w: Writer, v: number): void {
+  w.ensure(4);
+  const b = w.buf;
+  const p = w.pos;
+  b[p] = v;
+  b[p + 1] = v >>> 8;
+  b[p + 2] = v >>> 16;
+  b[p + 3] = v >>> 24;
+  w.pos = p + 4;
+}
+
+const scratch = new DataView(new ArrayBuffer(8));
+
+/** Little-endian float32. */
+export function float32(w: Writer, v: number): void {
+  scratch.setFloat32(0, v, true);
+  fixed32(w, scratch.getUint32(0, true));
+}
+
+/** Little-endian float64. */
+export function float64(w: Writer, v: number): void {
+  scratch.setFloat64(0, v, true);
+  fixed32(w, scratch.getUint32(0, true));
+  fixed32(w, scratch.getUint32(4, true));
+}
+
+/** 64-bit varint from unsigned 32-bit halves. */
+export function varint64(w: Writer, lo: number, hi: number): void {
+  w.ensure(10);
+  const b = w.buf;
+  let p = w.pos;
+  while (hi !== 0) {
+    b[p++] = (lo & 0x7f) | 0x80;
+    lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+    hi >>>= 7;
+  }
+  while (lo > 0x7f) {
+    b[p++] = (lo & 0x7f) | 0x80;
+    lo >>>= 7;
+  }
+  b[p++] = lo;
+  w.pos = p;
+}
+
+// Halves produced by split64().
+let LO = 0;
+let HI = 0;
+
+const I64_MIN = -(2n ** 63n);
+const I64_MAX = 2n ** 63n - 1n;
+const U64_MAX = 2n ** 64n - 1n;
+
+/**
+ * Split a 64-bit integer given as bigint, number or decimal string (as @bufbuild's
+ * `protoInt64.enc`/`uEnc` accept) into two's-complement halves in LO/HI.
+ */
+function split64(v: unknown, unsigned: boolean, field: string): void {
+  let n: number;
+  if (typeof v === "bigint") {
+    n = Number(v);
+    if (!Number.isSafeInteger(n)) {
+      split64Big(v, unsigned, field);
+      return;
+    }
+  } else if (typeof v === "number" && Number.isSafeInteger(v)) {
+    n = v;
+  } else {
+    let big: bigint;
+    try {
+      big = BigInt(v as string);
+    } catch (e) {
+      throw new Error(`cannot encode ${field} to binary: ${(e as Error).message}`);
+    }
+    split64Big(big, unsigned, field);
+    return;
+  }
+  if (unsigned && n < 0) throw new Error(`cannot encode ${field} to binary: invalid uint64: ${v}`);
+  LO = n >>> 0;
+  HI = Math.floor(n / TWO32) >>> 0;
+}
+
+function split64Big(v: bigint, unsigned: boolean, field: string): void {
+  if (unsigned ? v < 0n || v > U64_MAX : v < I64_MIN || v > I64_MAX) {
+    throw new Error(`cannot encode ${field} to binary: invalid ${unsigned ? "uint64" : "int64"}: ${v}`);
+  }
+  const u = BigInt.asUintN(64, v);
+  LO = Number(u & 0xffffffffn);
+  HI = Number(u >> 32n);
+}
+
+/** int64 / uint64 varint. */
+export function int64(w: Writer, v: unknown, unsigned: boolean, field: string): void {
+  split64(v, unsigned, field);
+  varint64(w, LO, HI);
+}
+
+/** sint64: zigzag varint. */
+export function sint64(w: Writer, v: unknown, field: string): void {
+  split64(v, false, field);
+  const s = HI >> 31;
+  varint64(w, ((LO << 1) ^ s) >>> 0, (((HI << 1) | (LO >>> 31)) ^ s) >>> 0);
+}
+
+/** fixed64 / sfixed64: little-endian 64 bits. */
+export function fixed64(w: Writer, v: unknown, unsigned: boolean, field: string): void {
+  split64(v, unsigned, field);
+  fixed32(w, LO);
+  fixed32(w, HI);
+}
+
+/** Strings up to this many UTF-16 units are written with a JS loop when ASCII; longer ones natively. */
+export const SHORT_STRING = 24;
+
+const utf8Write = Buffer.prototype.utf8Write as (this: Buffer, s: string, offset: number) => number;
+
+/** Length-delimited UTF-8 (lone surrogates become U+FFFD, as with `TextEncoder`). */
+export function string(w: Writer, v: unknown): void {
+  const s = typeof v === "string" ? v : String(v);
+  const n = s.length;
+  if (n <= SHORT_STRING) {
+    w.ensure(n + 1);
+    const b = w.buf;
+    let p = w.pos + 1;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      b[p++] = c;
+    }
+    if (i === n) {
+      b[p - n - 1] = n;
+      w.pos = p;
+      return;
+    }
+  }
+  // UTF-8 takes at least one byte per UTF-16 unit and at most three: guess the
+  // prefix from the unit count, shift the text if the byte count needs a longer one.
+  w.ensure(n * 3 + 5);
+  const guess = varintSize(n);
+  const start = w.pos;
+  const len = utf8Write.call(w.buf, s, start + guess);
+  const size = varintSize(len);
+  if (size !== guess) w.buf.copyWithin(start + size, start + guess, start + guess + len);
+  u32(w, len);
+  w.pos += len;
+}
+
+/** Length-delimited bytes (`number[]` accepted, as `create()` converts it). */
+export function bytes(w: Writer, v: unknown, field: string): void {
+  const a = v instanceof Uint8Array ? v : Array.isArray(v) ? new Uint8Array(v) : undefined;
+  if (a === undefined) throw new Error(`cannot encode ${field} to binary: invalid bytes: ${typeof v}`);
+  u32(w, a.length);
+  w.raw(a);
+}
+
+/** Start a length-delimited value: reserves one length byte; returns a handle for {@link join}. */
+export function fork(w: Writer): number {
+  w.ensure(1);
+  w.buf[w.pos] = 0;
+  // Relative to `start`: ensure() may move pending bytes to a new buffer.
+  return w.pos++ - w.start;
+}
+
+/** Finish a length-delimited value started with {@link fork}, widening its length prefix if needed. */
+export function join(w: Writer, handle: number): void {
+  let at = w.start + handle;
+  const len = w.pos - at - 1;
+  if (len < 0x80) {
+    w.buf[at] = len;
+    return;
+  }
+  const extra = varintSize(len) - 1;
+  w.ensure(extra);
+  at = w.start + handle;
+  const b = w.buf;
+  b.copyWithin(at + 1 + extra, at + 1, w.pos);
+  let p = at;
+  let v = len;
+  while (v > 0x7f) {
+    b[p++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  b[p] = v;
+  w.pos += extra;
+}
+
+/** Unknown fields as @bufbuild keeps them in `$unknown`. */
+export function unknown(w: Writer, list: readonly { no: number; wireType: number; data: Uint8Array }[]): void {
+  for (let i = 0; i < list.length; i++) {
+    const u = list[i]!;
+    u32(w, ((u.no << 3) | u.wireType) >>> 0);
+    w.raw(u.data);
+  }
+}
+
+/** int32-typed value (int32, sint32, sfixed32, enum): @bufbuild's `assertInt32` plus string coercion. */
+export function toInt32(v: unknown, field: string): number {
+  const n = typeof v === "string" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n > 0x7fffffff || n < -0x80000000) {
+    throw new Error(`cannot encode ${field} to binary: invalid int32: ${v}`);
+  }
+  return n;
+}
+
+/** uint32-typed value (uint32, fixed32). */
+export function toUint32(v: unknown, field: string): number {
+  const n = typeof v === "string" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n > 0xffffffff || n < 0) {
+    throw new Error(`cannot encode ${field} to binary: invalid uint32: ${v}`);
+  }
+  return n;
+}
+
+/** float value: @bufbuild's `assertFloat32` (too large for float32 is an error; NaN, ±Infinity are fine). */
+export function toFloat32(v: unknown, field: string): number {
+  let n = v;
+  if (typeof v === "string") {
+    n = Number(v);
+    if (Number.isNaN(n) && v !== "NaN") throw new Error(`cannot encode ${field} to binary: invalid float32: ${v}`);
+  }
+  if (typeof n !== "number" || (!Number.isFinite(Math.fround(n)) && Number.isFinite(n))) {
+    throw new Error(`cannot encode ${field} to binary: invalid float32: ${v}`);
+  }
+  return n;
+}
+
+/** Error for a proto2 `required` field that is not set, worded as `toBinary`'s. */
+export function requiredError(field: string): Error {
+  return new Error(`cannot encode ${field} to binary: required field not set`);
+}
+
+/** Error for a message of another type. */
+export function foreignError(field: string, typeName: unknown): Error {
+  return new Error(`cannot use ${field} with message ${String(typeName)}`);
+}

@@ -1,0 +1,21 @@
+/**
+ * The one place built-in plug-ins are registered (brpc's global.cpp). Idempotent;
+ * Server and Channel constructors call it, so users never have to.
+ */
+import { compressors, registerCompressor } from "./protocol/compress.js";
+import { protocols, registerProtocol } from "./protocol/protocol.js";
+import { baiduStdProtocol } from "./protocol/baidu-std/index.js";
+import { gzipCompressor, zlibCompressor } from "./policy/gzip-compress.js";
+import { snappyCompressor } from "./policy/snappy-compress.js";
+
+let done = false;
+
+/** Register built-in protocols and compressors (safe to call many times). */
+export function registerBuiltins(): void {
+  if (done) return;
+  done = true;
+  for (const c of [snappyCompressor, gzipCompressor, zlibCompressor]) {
+    if (compressors.find(c.name) === undefined) registerCompressor(c);
+  }
+  if (protocols.find(baiduStdProtocol.name) === undefined) registerProtocol(baiduStdProtocol);
+}

@@ -1,0 +1,19 @@
+/**
+ * brpc-ts: Apache brpc's RPC framework for Node.js, wire-compatible with brpc.
+ *
+ * User API only; extension points (protocols, compressors) live in their modules.
+ */
+export type { AuthContext, Authenticator } from "./auth.js";
+export { Channel, type Client } from "./client/channel.js";
+export type { CallOptions, ChannelOptions, ConnectionType } from "./client/channel-core.js";
+export { Controller } from "./client/controller.js";
+export { describeError, ErrorCode, type ErrorCodeName, errorName, RETRYABLE_BY_DEFAULT } from "./errors/errno.js";
+export { RpcError } from "./errors/rpc-error.js";
+export { type LogLevel, type LogSink, setLogLevel, setLogSink } from "./log.js";
+export { ChecksumType } from "./protocol/checksum.js";
+export { CompressType, type Compressor, registerCompressor } from "./protocol/compress.js";
+export { ContentType } from "./protocol/baidu-std/payload.js";
+export { ServerContext } from "./server/context.js";
+export { type AddServiceOptions, Server, type ServerOptions } from "./server/server.js";
+export type { ServiceImpl, UnaryHandler } from "./server/service-impl.js";
+export type { RawMethodHandler } from "./server/service-registry.js";

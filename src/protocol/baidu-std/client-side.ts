@@ -1,0 +1,117 @@
+/** baidu_std on the client: requests out, responses in (brpc's PackRpcRequest / ProcessRpcResponse). */
+import type { ClientCall } from "../../client/call.js";
+import { ErrorCode } from "../../errors/errno.js";
+import { log } from "../../log.js";
+import type { Connection } from "../../transport/connection.js";
+import { crc32cUpdate, maskCrc } from "../checksum.js";
+import { compressTypeName } from "../compress.js";
+import { beginFrame, finishHeader, HEADER_SIZE } from "./frame.js";
+import { decodeRpcMeta, encodeRpcMeta, type RpcMeta } from "./meta.js";
+import { readBody, writeBody } from "./payload.js";
+import { checksumMatches } from "./server-side.js";
+
+/** Encode the request frame of `call` into `conn.writer`. */
+export function packRequest(conn: Connection, call: ClientCall): void {
+  const w = conn.writer;
+  const at = beginFrame(w);
+  const metaStart = w.mark();
+  const attachment = call.attachment;
+  const ckAt = encodeRpcMeta(
+    w,
+    {
+      methodPrefix: call.method.methodPrefix,
+      logId: call.logId,
+      requestId: call.requestId,
+      timeoutMs: call.channel.options.deliverTimeoutMs ? call.remainingMs() : undefined,
+    },
+    undefined,
+    {
+      compressType: call.compressType,
+      correlationId: call.correlationId,
+      attachmentSize: attachment.length,
+      authenticationData: call.credential,
+      userFields: call.userFields,
+      contentType: call.contentType,
+      checksumType: call.checksum ? 1 : 0,
+    },
+  );
+  const metaSize = w.mark() - metaStart;
+  const bodyStart = w.mark();
+  writeBody(w, call.method.input, call.request, call.contentType, call.compressType);
+  if (ckAt >= 0) w.u32beAt(ckAt, maskCrc(crc32cUpdate(0, w.buf.subarray(w.start + bodyStart, w.pos))));
+  finishHeader(w, at, metaSize, attachment.length);
+  if (attachment.length > 0) conn.writeExternal(attachment);
+}
+
+/** Handle a response frame on a client connection. */
+export function processResponse(buf: Buffer, off: number, len: number, conn: Connection): void {
+  const metaSize = buf.readUInt32BE(off + 8);
+  const metaStart = off + HEADER_SIZE;
+  const start = metaStart + metaSize;
+  const end = off + len;
+  let meta: RpcMeta;
+  try {
+    meta = decodeRpcMeta(buf, metaStart, start);
+  } catch (err) {
+    const text = `Fail to parse response meta from ${conn.remoteSide}`;
+    log.warn(text, err);
+    conn.fail(ErrorCode.ERESPONSE, text);
+    return;
+  }
+  const id = meta.correlationId;
+  const call = typeof id === "number" ? (conn.pending.get(id) as ClientCall | undefined) : undefined;
+  if (call === undefined) {
+    // Late response of a call that timed out or was canceled.
+    log.debug(`dropping response with unknown correlation_id=${String(id)} from ${conn.remoteSide}`);
+    return;
+  }
+  conn.pending.delete(id as number);
+  if (meta.errorCode !== 0) {
+    call.fail(meta.errorCode, meta.errorText, call.channel.retryable(meta.errorCode), true);
+    return;
+  }
+  const payloadLen = end - start;
+  if (meta.attachmentSize > payloadLen) {
+    call.fail(
+      ErrorCode.ERESPONSE,
+      `attachment_size=${meta.attachmentSize} is larger than response_size=${payloadLen}`,
+      false,
+      true,
+    );
+    return;
+  }
+  const msgEnd = end - meta.attachmentSize;
+  if (meta.checksumType === 1 && !checksumMatches(meta, buf, start, msgEnd, end)) {
+    call.fail(ErrorCode.ERESPONSE, "Fail to verify checksum of response", false, true);
+    return;
+  }
+  let res: unknown;
+  try {
+    res = readBody(
+      buf,
+      start,
+      msgEnd,
+      call.method.output,
+      meta.contentType,
+      meta.compressType,
+      conn.options.maxBodySize,
+    );
+  } catch (err) {
+    log.debug(`bad response of ${call.method.fullName} from ${conn.remoteSide}`, err);
+    call.fail(
+      ErrorCode.ERESPONSE,
+      `Fail to parse response message, CompressType=${compressTypeName(meta.compressType)}, response_size=${payloadLen}`,
+      false,
+      true,
+    );
+    return;
+  }
+  call.complete(
+    res,
+    meta.attachmentSize > 0 ? buf.subarray(msgEnd, end) : EMPTY,
+    meta.userFields,
+    meta.compressType,
+  );
+}
+
+const EMPTY = Buffer.alloc(0);

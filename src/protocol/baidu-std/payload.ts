@@ -1,0 +1,92 @@
+/**
+ * Message bodies of baidu_std frames: protobuf (via the compiled codec) or JSON
+ * (content_type 1/2), optionally compressed; raw bytes for untyped methods.
+ */
+import { create, type DescMessage, fromJson, isMessage, toJson, type JsonValue } from "@bufbuild/protobuf";
+import type { MessageCodec } from "../../codec/index.js";
+import type { Writer } from "../../io/writer.js";
+import { compressorOf, compressTypeName } from "../compress.js";
+
+/** brpc's ContentType values (`RpcMeta.content_type`). */
+export const ContentType = { PB: 0, JSON: 1, PROTO_JSON: 2, PROTO_TEXT: 3 } as const;
+
+/** How to turn a message into bytes and back; `undefined` codec = raw bytes. */
+export interface BodyType {
+  readonly desc: DescMessage | undefined;
+  readonly codec: MessageCodec | undefined;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Bytes of a raw method's body (string as UTF-8, undefined as empty). */
+export function rawBytes(v: unknown): Uint8Array {
+  if (v === undefined || v === null) return EMPTY;
+  if (v instanceof Uint8Array) return v;
+  if (typeof v === "string") return Buffer.from(v, "utf8");
+  throw new TypeError(`raw method must return bytes or a string, got ${typeof v}`);
+}
+
+/**
+ * Append the body of `msg` to `w`, then compress it in place when `compressType` != 0.
+ * Throws on serialization errors (callers map them to EREQUEST / ERESPONSE).
+ */
+export function writeBody(w: Writer, t: BodyType, msg: unknown, contentType: number, compressType: number): void {
+  const start = w.mark();
+  if (t.codec === undefined) {
+    w.raw(rawBytes(msg));
+  } else if (contentType === ContentType.PB) {
+    t.codec.encode(msg, w);
+  } else if (contentType === ContentType.JSON || contentType === ContentType.PROTO_JSON) {
+    const desc = t.desc as DescMessage;
+    const m = isMessage(msg, desc) ? msg : create(desc, msg as never);
+    const json = toJson(desc, m, { useProtoFieldName: contentType === ContentType.JSON });
+    w.raw(Buffer.from(JSON.stringify(json), "utf8"));
+  } else {
+    throw new Error(`unsupported content_type=${contentType}`);
+  }
+  if (compressType !== 0) {
+    const c = compressorOf(compressType);
+    if (c === undefined) throw new Error(`unsupported CompressType=${compressTypeName(compressType)}`);
+    const packed = c.compress(w.buf.subarray(w.start + start, w.pos));
+    w.rewind(start);
+    w.raw(packed);
+  }
+}
+
+/**
+ * Decode a body from `buf[start, end)`: decompress, then parse per content type.
+ * Throws on any failure (callers map it to EREQUEST / ERESPONSE).
+ */
+export function readBody(
+  buf: Buffer,
+  start: number,
+  end: number,
+  t: BodyType,
+  contentType: number,
+  compressType: number,
+  maxSize: number,
+): unknown {
+  if (compressType !== 0) {
+    const c = compressorOf(compressType);
+    if (c === undefined) throw new Error(`unsupported CompressType=${compressType}`);
+    buf = c.decompress(buf.subarray(start, end), maxSize);
+    start = 0;
+    end = buf.length;
+  }
+  if (t.codec === undefined) return buf.subarray(start, end);
+  if (contentType === ContentType.PB) {
+    const msg = t.codec.decode(buf, start, end);
+    const missing = t.codec.missingRequired(msg);
+    if (missing !== undefined) throw new Error(`missing required field ${missing}`);
+    return msg;
+  }
+  if (contentType === ContentType.JSON || contentType === ContentType.PROTO_JSON) {
+    const text = buf.toString("utf8", start, end);
+    const json = (text.trim() === "" ? {} : JSON.parse(text)) as JsonValue;
+    const msg = fromJson(t.desc as DescMessage, json, { ignoreUnknownFields: true });
+    const missing = t.codec.missingRequired(msg);
+    if (missing !== undefined) throw new Error(`missing required field ${missing}`);
+    return msg;
+  }
+  throw new Error(`unsupported content_type=${contentType}`);
+}

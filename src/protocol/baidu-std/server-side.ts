@@ -1,0 +1,265 @@
+/** baidu_std on the server: requests in, responses out (brpc's ProcessRpcRequest / SendRpcResponse). */
+import type { AuthContext } from "../../auth.js";
+import { ErrorCode } from "../../errors/errno.js";
+import { log } from "../../log.js";
+import type { ServerContext } from "../../server/context.js";
+import type { Server } from "../../server/server.js";
+import type { MethodEntry } from "../../server/service-registry.js";
+import type { Connection } from "../../transport/connection.js";
+import { crc32cUpdate, maskCrc, unmaskCrc } from "../checksum.js";
+import { compressTypeName } from "../compress.js";
+import { beginFrame, finishHeader, HEADER_SIZE } from "./frame.js";
+import { decodeRpcMeta, encodeRpcMeta, type RpcMeta } from "./meta.js";
+import { type BodyType, rawBytes, readBody, writeBody } from "./payload.js";
+
+const PROTOCOL = "baidu_std";
+const EMPTY = Buffer.alloc(0);
+
+/** Per-connection auth state: undefined = not verified yet. */
+interface AuthState {
+  ok: boolean;
+  context: AuthContext | undefined;
+}
+
+/** Handle one request frame on a server connection. */
+export function processRequest(buf: Buffer, off: number, len: number, conn: Connection): void {
+  const server = conn.state.server as Server;
+  const metaSize = buf.readUInt32BE(off + 8);
+  const metaStart = off + HEADER_SIZE;
+  const payloadStart = metaStart + metaSize;
+  let meta: RpcMeta;
+  try {
+    meta = decodeRpcMeta(buf, metaStart, payloadStart);
+    if (!meta.hasRequest) throw new Error("no request meta");
+  } catch (err) {
+    const text = `Fail to parse RpcMeta from ${conn.remoteSide}`;
+    log.warn(text, err);
+    conn.fail(ErrorCode.EREQUEST, text);
+    return;
+  }
+  const auth = server.options.auth;
+  if (auth?.verifyCredential !== undefined && conn.state.auth === undefined) {
+    verifyFirst(server, conn, meta, buf, payloadStart, off + len);
+    return;
+  }
+  handleRequest(server, conn, meta, buf, payloadStart, off + len);
+}
+
+/** Verify the credential of the first request of `conn` (pausing input while it runs). */
+function verifyFirst(server: Server, conn: Connection, meta: RpcMeta, buf: Buffer, start: number, end: number): void {
+  const auth = server.options.auth!;
+  const accept = (r: boolean | AuthContext) => {
+    if (r === false) return reject();
+    conn.state.auth = { ok: true, context: r === true ? undefined : r } satisfies AuthState;
+    handleRequest(server, conn, meta, buf, start, end);
+  };
+  const reject = (err?: unknown) => {
+    conn.state.auth = { ok: false, context: undefined } satisfies AuthState;
+    const extra = auth.unauthorizedErrorText?.() ?? (err instanceof Error ? err.message : "");
+    log.warn(`Fail to authenticate ${conn.remoteSide}${extra ? `: ${extra}` : ""}`);
+    if (conn.failed) return;
+    // brpc answers with ERPCAUTH (meta only) and closes the connection.
+    const w = conn.writer;
+    const at = beginFrame(w);
+    const metaStart = w.mark();
+    encodeRpcMeta(
+      w,
+      undefined,
+      { errorCode: ErrorCode.ERPCAUTH, errorText: `Fail to authenticate${extra ? `: ${extra}` : ""}` },
+      { compressType: 0, correlationId: meta.correlationId, attachmentSize: 0, contentType: 0, checksumType: 0 },
+    );
+    finishHeader(w, at, w.mark() - metaStart, 0);
+    conn.close();
+  };
+  let r: boolean | AuthContext | Promise<boolean | AuthContext>;
+  try {
+    r = auth.verifyCredential!(Buffer.from(meta.authenticationData ?? EMPTY), conn.remoteSide);
+  } catch (err) {
+    reject(err);
+    return;
+  }
+  if (r instanceof Promise) {
+    conn.pause();
+    r.then(
+      (v) => {
+        if (conn.failed) return;
+        accept(v);
+        conn.resume();
+      },
+      (err) => reject(err),
+    );
+  } else {
+    accept(r);
+  }
+}
+
+function handleRequest(server: Server, conn: Connection, meta: RpcMeta, buf: Buffer, start: number, end: number): void {
+  const ctx = server.newContext(PROTOCOL, conn);
+  ctx.protocolData = meta.correlationId;
+  ctx.serviceName = meta.serviceName;
+  ctx.methodName = meta.methodName;
+  ctx.logId = meta.logId;
+  ctx.requestId = meta.requestId;
+  ctx.traceId = meta.traceId;
+  ctx.spanId = meta.spanId;
+  ctx.parentSpanId = meta.parentSpanId;
+  ctx.timeoutMs = meta.timeoutMs;
+  ctx.requestCompressType = meta.compressType;
+  ctx.contentType = meta.contentType;
+  ctx.requestUserFields = meta.userFields;
+  ctx.authContext = (conn.state.auth as AuthState | undefined)?.context;
+
+  const payloadLen = end - start;
+  if (meta.attachmentSize > payloadLen) {
+    ctx.setFailed(
+      ErrorCode.EREQUEST,
+      `attachment_size=${meta.attachmentSize} is larger than request_size=${payloadLen}`,
+    );
+    sendResponse(ctx, undefined);
+    return;
+  }
+  const method = server.beginCall(ctx, meta.serviceName, meta.methodName);
+  if (method === undefined) {
+    sendResponse(ctx, undefined);
+    return;
+  }
+  const msgEnd = end - meta.attachmentSize;
+  if (meta.attachmentSize > 0) ctx.requestAttachment = buf.subarray(msgEnd, end);
+  if (meta.checksumType === 1 && !checksumMatches(meta, buf, start, msgEnd, end)) {
+    ctx.setFailed(ErrorCode.EREQUEST, "Fail to verify checksum of request");
+    sendResponse(ctx, undefined);
+    return;
+  }
+  let req: unknown;
+  try {
+    req = readBody(
+      buf,
+      start,
+      msgEnd,
+      inputType(method),
+      meta.contentType,
+      meta.compressType,
+      server.options.maxBodySize,
+    );
+  } catch (err) {
+    log.debug(`bad request to ${method.fullName} from ${conn.remoteSide}`, err);
+    ctx.setFailed(
+      ErrorCode.EREQUEST,
+      `Fail to parse request message, CompressType=${compressTypeName(meta.compressType)}, request_size=${payloadLen}`,
+    );
+    sendResponse(ctx, undefined);
+    return;
+  }
+  server.invoke(method, req, ctx, sendResponse);
+}
+
+/** True if the CRC32C in `meta` matches the body (and attachment, when it says so). */
+export function checksumMatches(meta: RpcMeta, buf: Buffer, start: number, msgEnd: number, end: number): boolean {
+  const v = meta.checksumValue;
+  if (v === undefined || v.length !== 4) return false;
+  let crc = crc32cUpdate(0, buf.subarray(start, msgEnd));
+  if (meta.checksumWithAttachment) crc = crc32cUpdate(crc, buf.subarray(msgEnd, end));
+  const got = ((v[0] as number) << 24) | ((v[1] as number) << 16) | ((v[2] as number) << 8) | (v[3] as number);
+  return unmaskCrc(got >>> 0) === crc;
+}
+
+const inputTypes = new WeakMap<MethodEntry, BodyType>();
+const outputTypes = new WeakMap<MethodEntry, BodyType>();
+
+function inputType(m: MethodEntry): BodyType {
+  let t = inputTypes.get(m);
+  if (t === undefined) {
+    t = { desc: m.input, codec: m.inputCodec };
+    inputTypes.set(m, t);
+  }
+  return t;
+}
+
+function outputType(m: MethodEntry): BodyType {
+  let t = outputTypes.get(m);
+  if (t === undefined) {
+    t = { desc: m.output, codec: m.outputCodec };
+    outputTypes.set(m, t);
+  }
+  return t;
+}
+
+/** Send the response of `ctx` (an error if it failed) and end the call. */
+function sendResponse(ctx: ServerContext, res: unknown): void {
+  const conn = ctx.connection;
+  try {
+    if (!conn.failed) writeResponse(conn, ctx, res);
+  } finally {
+    (conn.state.server as Server).endCall(ctx);
+  }
+}
+
+function writeResponse(conn: Connection, ctx: ServerContext, res: unknown): void {
+  const w = conn.writer;
+  const method = ctx.method;
+  if (!ctx.failed && method !== undefined && method.outputCodec !== undefined) {
+    if (res === undefined || res === null) res = {};
+    const missing = method.outputCodec.missingRequired(res);
+    if (missing !== undefined) ctx.setFailed(ErrorCode.ERESPONSE, `Missing required fields in response: ${missing}`);
+  }
+  const at = beginFrame(w);
+  if (!ctx.failed && method !== undefined) {
+    try {
+      writeSuccess(conn, ctx, method, res, at);
+      return;
+    } catch (err) {
+      w.rewind(at + HEADER_SIZE);
+      log.warn(`Fail to serialize response of ${method.fullName}`, err);
+      ctx.setFailed(
+        ErrorCode.ERESPONSE,
+        `Fail to serialize response, CompressType=${compressTypeName(ctx.responseCompressType)}`,
+      );
+    }
+  }
+  // A failed call carries the meta only: no body, no attachment.
+  const metaStart = w.mark();
+  encodeRpcMeta(
+    w,
+    undefined,
+    { errorCode: ctx.errorCode, errorText: ctx.errorText },
+    {
+      compressType: ctx.responseCompressType,
+      correlationId: ctx.protocolData as number | bigint,
+      attachmentSize: 0,
+      userFields: ctx.responseUserFields,
+      contentType: ctx.contentType,
+      checksumType: 0,
+    },
+  );
+  finishHeader(w, at, w.mark() - metaStart, 0);
+  conn.messagesOut++;
+  conn.scheduleFlush();
+}
+
+function writeSuccess(conn: Connection, ctx: ServerContext, method: MethodEntry, res: unknown, at: number): void {
+  const w = conn.writer;
+  const attachment = rawBytes(ctx.responseAttachment);
+  const checksumType = ctx.responseChecksum ? 1 : 0;
+  const metaStart = w.mark();
+  const ckAt = encodeRpcMeta(
+    w,
+    undefined,
+    { errorCode: 0, errorText: "" },
+    {
+      compressType: ctx.responseCompressType,
+      correlationId: ctx.protocolData as number | bigint,
+      attachmentSize: attachment.length,
+      userFields: ctx.responseUserFields,
+      contentType: ctx.contentType,
+      checksumType,
+    },
+  );
+  const metaSize = w.mark() - metaStart;
+  const bodyStart = w.mark();
+  writeBody(w, outputType(method), res, ctx.contentType, ctx.responseCompressType);
+  if (ckAt >= 0) w.u32beAt(ckAt, maskCrc(crc32cUpdate(0, w.buf.subarray(w.start + bodyStart, w.pos))));
+  finishHeader(w, at, metaSize, attachment.length);
+  if (attachment.length > 0) conn.writeExternal(attachment);
+  conn.messagesOut++;
+  conn.scheduleFlush();
+}

@@ -1,0 +1,59 @@
+/**
+ * The protocol plug-in interface, after brpc's `protocol.h`.
+ *
+ * How to add a protocol:
+ *  1. Implement {@link Protocol} in its own module under `src/protocol/<name>/`.
+ *  2. Give it `parse` (frame boundaries) plus `processRequest` to serve it and/or
+ *     `processResponse` to use it from a Channel.
+ *  3. Register it in `registerBuiltins()` (src/global.ts) with {@link registerProtocol}.
+ *     Server ports try protocols in registration order, the connection's last winner first.
+ */
+import { Registry } from "../registry.js";
+import type { ClientCall } from "../client/call.js";
+import type { Connection } from "../transport/connection.js";
+
+/** `parse` results other than a frame length. */
+export const ParseError = {
+  /** The bytes so far are a valid prefix; wait for more. */
+  NOT_ENOUGH_DATA: -1,
+  /** Not this protocol; try the next one. */
+  TRY_OTHERS: -2,
+  /** The frame is larger than the connection allows: close it. */
+  TOO_BIG: -3,
+  /** Recognised, but irrecoverably malformed: close the connection. */
+  ABSOLUTELY_WRONG: -4,
+} as const;
+
+/** A protocol spoken on brpc-ts connections. */
+export interface Protocol {
+  /** Registry name, e.g. "baidu_std". */
+  readonly name: string;
+  /**
+   * Look at the unread bytes `buf[off, end)` of `conn`. Returns the total length of
+   * the frame at `off` (> 0) once its header is recognised, even if the rest has not
+   * arrived yet, or a {@link ParseError} value. Must not consume or keep `buf`.
+   */
+  parse(buf: Buffer, off: number, end: number, conn: Connection): number;
+  /** [Server] Handle one complete frame `buf[off, off+len)` received on a server connection. */
+  processRequest?(buf: Buffer, off: number, len: number, conn: Connection): void;
+  /** [Client] Handle one complete frame `buf[off, off+len)` received on a client connection. */
+  processResponse?(buf: Buffer, off: number, len: number, conn: Connection): void;
+  /**
+   * [Client] Encode the request of `call` into `conn.writer` (the caller flushes).
+   * Throws on serialization errors, which fail the call with EREQUEST.
+   */
+  packRequest?(conn: Connection, call: ClientCall): void;
+}
+
+/** All protocols by name. */
+export const protocols = new Registry<Protocol>("protocol");
+
+/** Register a protocol (see the recipe at the top of this module). */
+export function registerProtocol(p: Protocol): void {
+  protocols.register(p.name, p);
+}
+
+/** Protocols a server port detects, in trial order. */
+export function serverProtocols(): Protocol[] {
+  return protocols.list().filter((p) => p.processRequest !== undefined);
+}

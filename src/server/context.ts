@@ -1,0 +1,143 @@
+/**
+ * The server side of one call (brpc's server-side `Controller`): what the request
+ * carried, what the response will carry, and how the call fails.
+ */
+import type { AuthContext } from "../auth.js";
+import { describeError } from "../errors/errno.js";
+import { RpcError } from "../errors/rpc-error.js";
+import type { Connection } from "../transport/connection.js";
+import type { MethodEntry } from "./service-registry.js";
+
+const EMPTY = Buffer.alloc(0);
+
+/** Server-side call context, passed to every handler as its second argument. */
+export class ServerContext {
+  /** Protocol the request came in with, e.g. "baidu_std". */
+  readonly protocol: string;
+  /** Connection the request came in on. @internal */
+  readonly connection: Connection;
+  /** The method being called (set once routing succeeded). @internal */
+  method: MethodEntry | undefined = undefined;
+  /** Service name as the client sent it. */
+  serviceName = "";
+  /** Method name as the client sent it. */
+  methodName = "";
+  /** log_id sent by the client, if any. */
+  logId: bigint | undefined = undefined;
+  /** request_id (x-request-id) sent by the client, if any. */
+  requestId: string | undefined = undefined;
+  /** Tracing ids sent by the client, if any. */
+  traceId: bigint | undefined = undefined;
+  spanId: bigint | undefined = undefined;
+  parentSpanId: bigint | undefined = undefined;
+  /** The client's timeout as sent on the wire (baidu_std `timeout_ms`), if any. */
+  timeoutMs: number | undefined = undefined;
+  /** When the request was received (Date.now()). */
+  readonly receivedAt: number;
+  /** Attachment that came with the request (empty when none). */
+  requestAttachment: Buffer = EMPTY;
+  /** Attachment to send with the response; brpc echo servers set it to the request's. */
+  responseAttachment: Uint8Array | string = EMPTY;
+  /** user_fields sent by the client. */
+  requestUserFields: Record<string, string> | undefined = undefined;
+  /** user_fields to send back. */
+  responseUserFields: Record<string, string> | undefined = undefined;
+  /** Compression of the request (0 none, 1 snappy, 2 gzip, 3 zlib). */
+  requestCompressType = 0;
+  /** Compression of the response; brpc's default is none (0). */
+  responseCompressType = 0;
+  /** Put a CRC32C checksum on the response. */
+  responseChecksum = false;
+  /** Content type of the request body (0 pb, 1 json, 2 proto-json, 3 proto-text). */
+  contentType = 0;
+  /** What the authenticator said about this connection, when one is configured. */
+  authContext: AuthContext | undefined = undefined;
+  /** @internal protocol-private data (e.g. the baidu_std correlation id). */
+  protocolData: unknown = undefined;
+
+  #errorCode = 0;
+  #errorText = "";
+  #abort: AbortController | undefined;
+  #unwatch: (() => void) | undefined;
+  #identity: string;
+
+  /** @internal */
+  constructor(protocol: string, connection: Connection, identity: string) {
+    this.protocol = protocol;
+    this.connection = connection;
+    this.receivedAt = Date.now();
+    this.#identity = identity;
+  }
+
+  /** Peer address, e.g. "127.0.0.1:52044". */
+  get remoteSide(): string {
+    return this.connection.remoteSide;
+  }
+
+  /** Local address the request arrived at. */
+  get localSide(): string {
+    return this.connection.localSide;
+  }
+
+  /** Absolute deadline (Date.now() clock) derived from the client's timeout_ms, if sent. */
+  get deadline(): number | undefined {
+    return this.timeoutMs !== undefined && this.timeoutMs > 0 ? this.receivedAt + this.timeoutMs : undefined;
+  }
+
+  /** Full method name, e.g. "example.EchoService.Echo". */
+  get fullMethodName(): string {
+    return this.method?.fullName ?? `${this.serviceName}.${this.methodName}`;
+  }
+
+  /**
+   * Aborted when the client's connection breaks (the response can no longer be
+   * delivered). Created on first use, so calls that never look cost nothing.
+   */
+  get signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      const ac = new AbortController();
+      this.#abort = ac;
+      if (this.connection.failed) ac.abort(new RpcError(this.connection.errorCode, this.connection.errorText));
+      else
+        this.#unwatch = this.connection.watchFailure((c) =>
+          ac.abort(new RpcError(c.errorCode, c.errorText)),
+        );
+    }
+    return this.#abort.signal;
+  }
+
+  /** True once {@link setFailed} was called (or the handler threw). */
+  get failed(): boolean {
+    return this.#errorCode !== 0;
+  }
+
+  /** Error code set by {@link setFailed}, 0 if none. */
+  get errorCode(): number {
+    return this.#errorCode;
+  }
+
+  /** Error text as brpc formats it: "[server][E<code>]text", texts of repeated failures joined by spaces. */
+  get errorText(): string {
+    return this.#errorText;
+  }
+
+  /**
+   * Fail the call with brpc error `code` (e.g. `ErrorCode.EINTERNAL`) and `text`.
+   * The response then carries only the error. Code -1 is sent as EINTERNAL, as brpc does.
+   */
+  setFailed(code: number, text?: string): void {
+    if (code === 0 || code === -1) code = 2001;
+    this.#errorCode = code;
+    const t = text ?? describeError(code);
+    const prefix = this.#identity === "" ? "" : `[${this.#identity}]`;
+    this.#errorText = `${this.#errorText === "" ? "" : `${this.#errorText} `}${prefix}[E${code}]${t}`;
+  }
+
+  /** @internal release the abort watcher once the call is over. */
+  finish(): void {
+    if (this.#unwatch !== undefined) {
+      this.#unwatch();
+      this.#unwatch = undefined;
+    }
+  }
+}

@@ -1,0 +1,351 @@
+/**
+ * The brpc-ts server: one port, every registered protocol detected per connection,
+ * typed and raw services, concurrency limits, idle connection reaping and graceful stop.
+ */
+import { unlink } from "node:fs/promises";
+import { createServer, type Server as NetServer, type Socket } from "node:net";
+import type { DescService } from "@bufbuild/protobuf";
+import type { Authenticator } from "../auth.js";
+import { ErrorCode } from "../errors/errno.js";
+import { RpcError } from "../errors/rpc-error.js";
+import { registerBuiltins } from "../global.js";
+import { log } from "../log.js";
+import { serverProtocols, type Protocol } from "../protocol/protocol.js";
+import {
+  Connection,
+  type ConnectionOwner,
+  DEFAULT_MAX_BODY_SIZE,
+  DEFAULT_MAX_UNWRITTEN_BYTES,
+} from "../transport/connection.js";
+import { type Endpoint, formatEndpoint, parseEndpoint } from "../transport/endpoint.js";
+import { ServerContext } from "./context.js";
+import type { ServiceImpl } from "./service-impl.js";
+import { type MethodEntry, type RawMethodHandler, ServiceRegistry } from "./service-registry.js";
+
+/** Options of a {@link Server} (brpc `ServerOptions` and the related flags). */
+export interface ServerOptions {
+  /** Max concurrent requests of the whole server; 0 = unlimited (brpc `max_concurrency`). Excess gets ELIMIT. */
+  maxConcurrency?: number;
+  /** Default max concurrency of each method; 0 = unlimited (brpc `method_max_concurrency`). */
+  methodMaxConcurrency?: number;
+  /** Close connections idle for this many seconds; <= 0 = never (brpc `idle_timeout_sec`, default -1). */
+  idleTimeoutSec?: number;
+  /** Largest frame accepted, in bytes (brpc `-max_body_size`, default 64 MiB). Bigger frames close the connection. */
+  maxBodySize?: number;
+  /** Unsent bytes per connection above which requests get EOVERCROWDED (brpc `-socket_max_unwritten_bytes`, 64 MiB). */
+  maxUnwrittenBytes?: number;
+  /** Verifies the credential of the first request on each connection (brpc `auth`). */
+  auth?: Authenticator;
+  /** Default grace period of {@link Server.stop}, in ms (default 5000). */
+  stopGraceMs?: number;
+  /**
+   * Hide the server address in error texts (brpc's security mode prints an md5 instead).
+   * Default false: texts start with "[ip:port]" as brpc's do.
+   */
+  hideAddressInErrors?: boolean;
+}
+
+/** Per-service options of {@link Server.addService}. */
+export interface AddServiceOptions {
+  /** Max concurrency per method, by method name ("Echo") or local name ("echo"). */
+  maxConcurrency?: Record<string, number>;
+}
+
+type State = "idle" | "starting" | "running" | "stopping" | "stopped";
+
+/** A brpc-ts server. */
+export class Server implements ConnectionOwner {
+  readonly options: Readonly<Required<Omit<ServerOptions, "auth">>> & { auth: Authenticator | undefined };
+  readonly #registry = new ServiceRegistry();
+  readonly #connections = new Set<Connection>();
+  #net: NetServer | undefined;
+  #endpoint: Endpoint | undefined;
+  #state: State = "idle";
+  #protocols: readonly Protocol[] = [];
+  #idleTimer: NodeJS.Timeout | undefined;
+  #drained: (() => void) | undefined;
+  /** Requests being processed now (all methods). */
+  concurrency = 0;
+
+  constructor(options: ServerOptions = {}) {
+    registerBuiltins();
+    this.options = {
+      maxConcurrency: options.maxConcurrency ?? 0,
+      methodMaxConcurrency: options.methodMaxConcurrency ?? 0,
+      idleTimeoutSec: options.idleTimeoutSec ?? -1,
+      maxBodySize: options.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
+      maxUnwrittenBytes: options.maxUnwrittenBytes ?? DEFAULT_MAX_UNWRITTEN_BYTES,
+      auth: options.auth,
+      stopGraceMs: options.stopGraceMs ?? 5000,
+      hideAddressInErrors: options.hideAddressInErrors ?? false,
+    };
+  }
+
+  /**
+   * Add a protobuf service with typed handlers keyed by method local name (`echo`) or
+   * proto name (`Echo`). Methods without a handler fail with EINTERNAL as brpc's
+   * generated base class does.
+   */
+  addService<S extends DescService>(desc: S, impl: ServiceImpl<S>, opts: AddServiceOptions = {}): this {
+    this.#checkIdle("addService");
+    const svc = this.#registry.addTyped(desc, impl as Record<string, unknown>);
+    for (const m of svc.methods.values()) {
+      m.maxConcurrency =
+        opts.maxConcurrency?.[m.name] ?? opts.maxConcurrency?.[m.desc?.localName ?? ""] ?? this.options.methodMaxConcurrency;
+    }
+    return this;
+  }
+
+  /**
+   * Add an untyped service: request bytes in, response bytes out, for proxies and tools.
+   * `fullName` is the service's full name ("example.EchoService"); keys are method names ("Echo").
+   */
+  addRawService(fullName: string, handlers: Record<string, RawMethodHandler>): this {
+    this.#checkIdle("addRawService");
+    const svc = this.#registry.addRaw(fullName, handlers);
+    for (const m of svc.methods.values()) m.maxConcurrency = this.options.methodMaxConcurrency;
+    return this;
+  }
+
+  /** Set the max concurrency of one method by full name ("example.EchoService.Echo"); 0 = unlimited. */
+  setMethodMaxConcurrency(fullMethodName: string, max: number): this {
+    const m = this.#registry.method(fullMethodName);
+    if (m === undefined) throw new Error(`no method ${fullMethodName} on this server`);
+    m.maxConcurrency = max;
+    return this;
+  }
+
+  /** The registered services. @internal */
+  get registry(): ServiceRegistry {
+    return this.#registry;
+  }
+
+  /** True while serving (between start() and stop()). */
+  get running(): boolean {
+    return this.#state === "running";
+  }
+
+  /** Listening address as brpc prints it ("127.0.0.1:8000" or "unix:/path"). */
+  get address(): string {
+    if (this.#endpoint === undefined) throw new Error("server is not started");
+    return formatEndpoint(this.#endpoint);
+  }
+
+  /** Listening TCP port (useful after starting on port 0). */
+  get port(): number {
+    if (this.#endpoint?.kind !== "tcp") throw new Error("server is not listening on TCP");
+    return this.#endpoint.port;
+  }
+
+  /** Open connections. */
+  get connections(): ReadonlySet<Connection> {
+    return this.#connections;
+  }
+
+  /** Start listening on "ip:port" (port 0 picks a free one), a port number, or "unix:path". */
+  async start(address: string | number): Promise<void> {
+    if (this.#state !== "idle" && this.#state !== "stopped") throw new Error(`server is ${this.#state}`);
+    const ep = parseEndpoint(address);
+    this.#state = "starting";
+    this.#protocols = serverProtocols();
+    const net = createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.#onSocket(s));
+    net.on("error", (err) => log.error(`server ${formatEndpoint(ep)}: listener error`, err));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        net.once("error", reject);
+        const done = () => {
+          net.off("error", reject);
+          resolve();
+        };
+        if (ep.kind === "unix") net.listen({ path: ep.path }, done);
+        else net.listen({ host: ep.host, port: ep.port }, done);
+      });
+    } catch (err) {
+      this.#state = "idle";
+      throw err;
+    }
+    this.#net = net;
+    const a = net.address();
+    this.#endpoint = ep.kind === "tcp" && a !== null && typeof a === "object" ? { ...ep, port: a.port } : ep;
+    this.#state = "running";
+    if (this.options.idleTimeoutSec > 0) {
+      const ms = this.options.idleTimeoutSec * 1000;
+      this.#idleTimer = setInterval(() => this.#reapIdle(ms), Math.min(1000, ms));
+      this.#idleTimer.unref();
+    }
+  }
+
+  /**
+   * Stop gracefully: stop accepting connections, answer new requests with ELOGOFF,
+   * let in-flight requests finish for up to `graceMs`, then close every connection.
+   */
+  async stop(graceMs = this.options.stopGraceMs): Promise<void> {
+    if (this.#state !== "running") return;
+    this.#state = "stopping";
+    const net = this.#net;
+    const closed = new Promise<void>((resolve) => (net ? net.close(() => resolve()) : resolve()));
+    if (this.concurrency > 0 && graceMs > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, graceMs);
+        this.#drained = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.#drained = undefined;
+    }
+    // Let responses written in this tick reach the sockets before closing.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (const c of [...this.#connections]) c.close();
+    await closed;
+    if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer);
+    this.#idleTimer = undefined;
+    this.#net = undefined;
+    if (this.#endpoint?.kind === "unix") await unlink(this.#endpoint.path).catch(() => {});
+    this.#state = "stopped";
+  }
+
+  #checkIdle(what: string): void {
+    if (this.#state === "running" || this.#state === "starting" || this.#state === "stopping") {
+      throw new Error(`${what}() must be called before start() or after stop()`);
+    }
+  }
+
+  #onSocket(socket: Socket): void {
+    if (this.#state !== "running" && this.#state !== "stopping") {
+      socket.destroy();
+      return;
+    }
+    const conn = new Connection(socket, "server", this, this.#protocols, {
+      maxBodySize: this.options.maxBodySize,
+      maxUnwrittenBytes: this.options.maxUnwrittenBytes,
+      unixPath: this.#endpoint?.kind === "unix" ? this.#endpoint.path : undefined,
+    });
+    conn.state.server = this;
+    this.#connections.add(conn);
+  }
+
+  /** @internal */
+  onConnectionFailed(conn: Connection): void {
+    this.#connections.delete(conn);
+  }
+
+  #reapIdle(ms: number): void {
+    const deadline = performance.now() - ms;
+    for (const c of this.#connections) {
+      if (c.lastActive < deadline && c.unwrittenBytes === 0) {
+        log.debug(`closing idle connection from ${c.remoteSide}`);
+        c.close();
+      }
+    }
+  }
+
+  // ---- used by protocols ---------------------------------------------------
+
+  /** @internal Create the context of a request arriving on `conn`. */
+  newContext(protocol: string, conn: Connection): ServerContext {
+    return new ServerContext(protocol, conn, this.options.hideAddressInErrors ? "" : conn.localSide);
+  }
+
+  /**
+   * @internal Admission and routing, in brpc's order: ELOGOFF, EOVERCROWDED, server
+   * ELIMIT, ENOSERVICE (short names), ENOMETHOD, method ELIMIT. On success the call is
+   * counted until {@link endCall}; on failure `ctx` is failed and nothing is counted.
+   */
+  beginCall(ctx: ServerContext, serviceName: string, methodName: string): MethodEntry | undefined {
+    if (this.#state !== "running") {
+      ctx.setFailed(ErrorCode.ELOGOFF, "Server is stopping");
+      return undefined;
+    }
+    if (ctx.connection.overcrowded) {
+      ctx.setFailed(ErrorCode.EOVERCROWDED, `Connection to ${ctx.remoteSide} is overcrowded`);
+      return undefined;
+    }
+    const max = this.options.maxConcurrency;
+    if (max > 0 && this.concurrency >= max) {
+      ctx.setFailed(ErrorCode.ELIMIT, `Reached server's max_concurrency=${max}`);
+      return undefined;
+    }
+    let svc = this.#registry.byFullName(serviceName);
+    if (svc === undefined && !serviceName.includes(".")) {
+      svc = this.#registry.byShortName(serviceName);
+      if (svc === undefined) {
+        ctx.setFailed(ErrorCode.ENOSERVICE, `Fail to find service=${serviceName}`);
+        return undefined;
+      }
+    }
+    const method = svc?.methods.get(methodName);
+    if (method === undefined) {
+      ctx.setFailed(ErrorCode.ENOMETHOD, `Fail to find method=${serviceName}/${methodName}`);
+      return undefined;
+    }
+    if (method.maxConcurrency > 0 && method.concurrency >= method.maxConcurrency) {
+      ctx.setFailed(
+        ErrorCode.ELIMIT,
+        `Rejected by ${method.fullName}'s ConcurrencyLimiter, concurrency=${method.concurrency}`,
+      );
+      return undefined;
+    }
+    ctx.method = method;
+    this.concurrency++;
+    method.concurrency++;
+    return method;
+  }
+
+  /** @internal The call admitted by {@link beginCall} is over (response sent or dropped). */
+  endCall(ctx: ServerContext): void {
+    const m = ctx.method;
+    if (m === undefined) return;
+    ctx.method = undefined;
+    ctx.finish();
+    m.concurrency--;
+    this.concurrency--;
+    if (this.concurrency === 0 && this.#drained !== undefined) this.#drained();
+  }
+
+  /**
+   * @internal Run the handler of `method` with `req`; `done(ctx, response)` is called
+   * exactly once, with `ctx` failed if the handler threw or failed it.
+   */
+  invoke(
+    method: MethodEntry,
+    req: unknown,
+    ctx: ServerContext,
+    done: (ctx: ServerContext, res: unknown) => void,
+  ): void {
+    const h = method.handler;
+    if (h === undefined) {
+      ctx.setFailed(ErrorCode.EINTERNAL, `Method ${method.name}() not implemented.`);
+      done(ctx, undefined);
+      return;
+    }
+    let out: unknown;
+    try {
+      out = (h as (req: unknown, ctx: ServerContext) => unknown)(req, ctx);
+    } catch (err) {
+      failFromThrow(ctx, err);
+      done(ctx, undefined);
+      return;
+    }
+    if (out !== null && typeof out === "object" && typeof (out as Promise<unknown>).then === "function") {
+      (out as Promise<unknown>).then(
+        (res) => done(ctx, res),
+        (err) => {
+          failFromThrow(ctx, err);
+          done(ctx, undefined);
+        },
+      );
+    } else {
+      done(ctx, out);
+    }
+  }
+}
+
+function failFromThrow(ctx: ServerContext, err: unknown): void {
+  if (err instanceof RpcError) {
+    ctx.setFailed(err.code, err.text);
+    return;
+  }
+  log.error(`${ctx.fullMethodName} threw`, err);
+  ctx.setFailed(ErrorCode.EINTERNAL, err instanceof Error ? err.message : String(err));
+}

@@ -1,0 +1,347 @@
+/**
+ * A connection: one socket, the protocol detection loop on its input (brpc's
+ * InputMessenger) and a batched, bounded write path (brpc's Socket write queue).
+ */
+import type { Socket } from "node:net";
+import { ErrorCode, errnoFromNodeError } from "../errors/errno.js";
+import { now } from "../io/timers.js";
+import { Writer } from "../io/writer.js";
+import { ParseError, type Protocol } from "../protocol/protocol.js";
+import { log } from "../log.js";
+
+/** A client call waiting for its response on a connection. */
+export interface PendingCall {
+  /** The connection failed before the response arrived. */
+  onConnectionFailed(conn: Connection): void;
+}
+
+/** Who owns a connection and hears about its failure. */
+export interface ConnectionOwner {
+  /** Called once when the connection fails or closes, after it stopped reading and writing. */
+  onConnectionFailed(conn: Connection): void;
+}
+
+/** Options of one connection. */
+export interface ConnectionOptions {
+  /** Largest frame accepted (brpc `-max_body_size`, default 64 MiB). */
+  maxBodySize: number;
+  /** Unsent bytes above which writes fail with EOVERCROWDED (brpc `-socket_max_unwritten_bytes`, 64 MiB). */
+  maxUnwrittenBytes: number;
+  /** Path of the Unix-domain socket, when it is one (sockets have no address then). */
+  unixPath?: string | undefined;
+}
+
+/** Defaults shared by servers and channels. */
+export const DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024;
+/** brpc's `-socket_max_unwritten_bytes` default. */
+export const DEFAULT_MAX_UNWRITTEN_BYTES = 64 * 1024 * 1024;
+
+/** Frames larger than this are queued as their own buffers instead of being copied. */
+const EXTERNAL_THRESHOLD = 64 * 1024;
+
+let nextConnectionId = 1;
+
+function flushTick(conn: Connection): void {
+  conn.flush();
+}
+
+/** "ip:port", "[ipv6]:port" or "unix:path" of a socket's peer or local end. */
+export function describeEndpoint(address: string | undefined, port: number | undefined, path?: string): string {
+  if (address === undefined || address === "") return path ? `unix:${path}` : "unknown";
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** One connection carrying brpc-ts protocols. */
+export class Connection {
+  /** Process-unique id (shown on /connections later). */
+  readonly id = nextConnectionId++;
+  readonly socket: Socket;
+  /** "server" for accepted connections, "client" for those a Channel made. */
+  readonly role: "server" | "client";
+  readonly owner: ConnectionOwner;
+  readonly options: ConnectionOptions;
+  /** Peer address, e.g. "127.0.0.1:52044" or "unix:/tmp/x.sock". */
+  readonly remoteSide: string;
+  /** Local address, e.g. "127.0.0.1:8000". */
+  readonly localSide: string;
+  /** Creation time (Date.now()). */
+  readonly createdAt = Date.now();
+  /** Pending output; protocols encode frames straight into it, then call {@link scheduleFlush}. */
+  readonly writer = new Writer();
+  /** Last time bytes were read or written ({@link now} clock). */
+  lastActive = now();
+  bytesIn = 0;
+  bytesOut = 0;
+  messagesIn = 0;
+  messagesOut = 0;
+  /** Set once the connection failed; nothing is read or written afterwards. */
+  failed = false;
+  errorCode = 0;
+  errorText = "";
+  /** Protocol-private state, keyed by protocol name (e.g. auth state). */
+  readonly state: Record<string, unknown> = {};
+  /** [Client] Calls waiting for a response, by correlation id. */
+  readonly pending = new Map<number, PendingCall>();
+
+  #watchers: Set<(conn: Connection) => void> | undefined;
+  #protocols: readonly Protocol[];
+  #current: Protocol | undefined;
+  #chunks: Buffer[] = [];
+  #pendingLen = 0;
+  #needed = 0;
+  #paused = false;
+  #flushScheduled = false;
+  #queue: Buffer[] = [];
+  #queuedBytes = 0;
+
+  constructor(
+    socket: Socket,
+    role: "server" | "client",
+    owner: ConnectionOwner,
+    protocols: readonly Protocol[],
+    options: ConnectionOptions,
+  ) {
+    this.socket = socket;
+    this.role = role;
+    this.owner = owner;
+    this.options = options;
+    this.#protocols = protocols;
+    if (role === "client" && protocols.length > 0) this.#current = protocols[0];
+    socket.setNoDelay(true);
+    this.remoteSide = describeEndpoint(socket.remoteAddress, socket.remotePort, options.unixPath);
+    this.localSide = describeEndpoint(socket.localAddress, socket.localPort, options.unixPath);
+    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    socket.on("end", () => this.fail(ErrorCode.EEOF, `Got EOF from ${this.remoteSide}`));
+    socket.on("error", (err: Error) => this.fail(errnoFromNodeError(err), `${err.message} (${this.remoteSide})`));
+    socket.on("close", () => this.fail(ErrorCode.EEOF, `Connection to ${this.remoteSide} closed`));
+  }
+
+  /** The protocol detected on this connection (or the one a client uses). */
+  get protocol(): Protocol | undefined {
+    return this.#current;
+  }
+
+  /** Bytes accepted for writing but not yet sent to the kernel. */
+  get unwrittenBytes(): number {
+    return this.socket.writableLength + this.writer.length + this.#queuedBytes;
+  }
+
+  /** True when new frames must be refused with EOVERCROWDED. */
+  get overcrowded(): boolean {
+    return this.unwrittenBytes > this.options.maxUnwrittenBytes;
+  }
+
+  /** Flush the writer at the end of this tick (batching every frame written meanwhile). */
+  scheduleFlush(): void {
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      process.nextTick(flushTick, this);
+    }
+  }
+
+  /** Queue a large buffer after the bytes already in the writer, without copying it. */
+  writeExternal(buf: Uint8Array): void {
+    if (buf.length < EXTERNAL_THRESHOLD) {
+      this.writer.raw(buf);
+      return;
+    }
+    const head = this.writer.take();
+    if (head.length > 0) this.#queue.push(head);
+    const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.#queue.push(b);
+    this.#queuedBytes += head.length + b.length;
+  }
+
+  /** Write everything pending now. */
+  flush(): void {
+    this.#flushScheduled = false;
+    if (this.failed) return;
+    const tail = this.writer.take();
+    if (this.#queue.length === 0) {
+      if (tail.length === 0) return;
+      this.bytesOut += tail.length;
+      this.lastActive = now();
+      this.socket.write(tail);
+      return;
+    }
+    const q = this.#queue;
+    if (tail.length > 0) q.push(tail);
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.socket.cork();
+    for (const b of q) {
+      this.bytesOut += b.length;
+      this.socket.write(b);
+    }
+    this.socket.uncork();
+    this.lastActive = now();
+  }
+
+  /** Stop processing input until {@link resume} (e.g. while an async credential check runs). */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Resume input processing paused by {@link pause}. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#pendingLen > 0 && !this.failed) {
+      const buf = this.#takePending();
+      this.#consume(buf);
+    }
+  }
+
+  /**
+   * Fail the connection: stop reading and writing, destroy the socket and tell the
+   * owner, exactly once. Safe to call any number of times from anywhere.
+   */
+  fail(code: number, text: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.errorCode = code;
+    this.errorText = text;
+    this.#chunks = [];
+    this.#pendingLen = 0;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.socket.destroy();
+    try {
+      this.owner.onConnectionFailed(this);
+    } catch (err) {
+      log.error(`connection ${this.remoteSide}: failure handler threw`, err);
+    }
+    if (this.pending.size > 0) {
+      const calls = [...this.pending.values()];
+      this.pending.clear();
+      for (const c of calls) {
+        try {
+          c.onConnectionFailed(this);
+        } catch (err) {
+          log.error(`connection ${this.remoteSide}: failing a pending call threw`, err);
+        }
+      }
+    }
+    const watchers = this.#watchers;
+    this.#watchers = undefined;
+    if (watchers !== undefined) {
+      for (const w of watchers) {
+        try {
+          w(this);
+        } catch (err) {
+          log.error(`connection ${this.remoteSide}: failure watcher threw`, err);
+        }
+      }
+    }
+  }
+
+  /** Call `fn` once if the connection fails. Returns a function that unregisters it. */
+  watchFailure(fn: (conn: Connection) => void): () => void {
+    if (this.failed) {
+      queueMicrotask(() => fn(this));
+      return () => {};
+    }
+    this.#watchers ??= new Set();
+    this.#watchers.add(fn);
+    return () => this.#watchers?.delete(fn);
+  }
+
+  /** Close gracefully: send what is pending, then close. */
+  close(): void {
+    if (this.failed) return;
+    this.flush();
+    this.socket.end();
+    this.fail(ErrorCode.EUNUSED, `Connection to ${this.remoteSide} closed locally`);
+  }
+
+  #takePending(): Buffer {
+    const buf = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#pendingLen);
+    this.#chunks = [];
+    this.#pendingLen = 0;
+    this.#needed = 0;
+    return buf;
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.failed) return;
+    this.bytesIn += chunk.length;
+    this.lastActive = now();
+    if (this.#pendingLen > 0 || this.#paused) {
+      this.#chunks.push(chunk);
+      this.#pendingLen += chunk.length;
+      if (this.#paused || this.#pendingLen < this.#needed) return;
+      this.#consume(this.#takePending());
+    } else {
+      this.#consume(chunk);
+    }
+  }
+
+  #consume(buf: Buffer): void {
+    const end = buf.length;
+    let off = 0;
+    while (off < end) {
+      if (this.failed) return;
+      if (this.#paused) break;
+      const len = this.#cut(buf, off, end);
+      if (len === ParseError.NOT_ENOUGH_DATA || (len > 0 && off + len > end)) {
+        this.#needed = len > 0 ? len : end - off + 1;
+        break;
+      }
+      if (len < 0) {
+        this.#onParseError(len, buf, off, end);
+        return;
+      }
+      this.messagesIn++;
+      const p = this.#current as Protocol;
+      try {
+        if (this.role === "server") p.processRequest?.(buf, off, len, this);
+        else p.processResponse?.(buf, off, len, this);
+      } catch (err) {
+        // A bug while handling one frame must not take the process down.
+        log.error(`${p.name} from ${this.remoteSide}: failed to process a frame`, err);
+        this.fail(ErrorCode.EINTERNAL, `failed to process a ${p.name} frame: ${String(err)}`);
+        return;
+      }
+      off += len;
+    }
+    if (off < end && !this.failed) {
+      const rest = buf.subarray(off);
+      this.#chunks = [rest];
+      this.#pendingLen = rest.length;
+    }
+  }
+
+  /** Frame length at `off`, choosing the protocol as brpc's CutInputMessage does. */
+  #cut(buf: Buffer, off: number, end: number): number {
+    const cur = this.#current;
+    if (cur !== undefined) {
+      const r = cur.parse(buf, off, end, this);
+      if (r !== ParseError.TRY_OTHERS) return r;
+    }
+    for (const p of this.#protocols) {
+      if (p === cur) continue;
+      const r = p.parse(buf, off, end, this);
+      if (r !== ParseError.TRY_OTHERS) {
+        this.#current = p;
+        return r;
+      }
+    }
+    return ParseError.TRY_OTHERS;
+  }
+
+  #onParseError(code: number, buf: Buffer, off: number, end: number): void {
+    if (code === ParseError.TOO_BIG) {
+      const text = `A frame from ${this.remoteSide} is larger than max_body_size=${this.options.maxBodySize}`;
+      log.error(text);
+      this.fail(ErrorCode.EREQUEST, text);
+      return;
+    }
+    const head = buf.subarray(off, Math.min(end, off + 16)).toString("hex");
+    const text =
+      code === ParseError.TRY_OTHERS
+        ? `Unknown protocol from ${this.remoteSide} (first bytes ${head})`
+        : `Malformed ${this.#current?.name ?? "input"} from ${this.remoteSide} (first bytes ${head})`;
+    log.warn(text);
+    this.fail(ErrorCode.EREQUEST, text);
+  }
+}
