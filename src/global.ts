@@ -2,11 +2,12 @@
  * The one place built-in plug-ins are registered (brpc's global.cpp). Idempotent;
  * Server and Channel constructors call it, so users never have to.
  */
-import { compressors, registerCompressor } from "./protocol/compress.js";
-import { protocols, registerProtocol } from "./protocol/protocol.js";
-import { baiduStdProtocol } from "./protocol/baidu-std/index.js";
+
 import { gzipCompressor, zlibCompressor } from "./policy/gzip-compress.js";
 import { snappyCompressor } from "./policy/snappy-compress.js";
+import { baiduStdProtocol } from "./protocol/baidu-std/index.js";
+import { compressors, registerCompressor } from "./protocol/compress.js";
+import { protocols, registerProtocol } from "./protocol/protocol.js";
 
 let done = false;
 

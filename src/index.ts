@@ -7,12 +7,18 @@ export type { AuthContext, Authenticator } from "./auth.js";
 export { Channel, type Client } from "./client/channel.js";
 export type { CallOptions, ChannelOptions, ConnectionType } from "./client/channel-core.js";
 export { Controller } from "./client/controller.js";
-export { describeError, ErrorCode, type ErrorCodeName, errorName, RETRYABLE_BY_DEFAULT } from "./errors/errno.js";
+export {
+  describeError,
+  ErrorCode,
+  type ErrorCodeName,
+  errorName,
+  RETRYABLE_BY_DEFAULT,
+} from "./errors/errno.js";
 export { RpcError } from "./errors/rpc-error.js";
 export { type LogLevel, type LogSink, setLogLevel, setLogSink } from "./log.js";
-export { ChecksumType } from "./protocol/checksum.js";
-export { CompressType, type Compressor, registerCompressor } from "./protocol/compress.js";
 export { ContentType } from "./protocol/baidu-std/payload.js";
+export { ChecksumType } from "./protocol/checksum.js";
+export { type Compressor, CompressType, registerCompressor } from "./protocol/compress.js";
 export { ServerContext } from "./server/context.js";
 export { type AddServiceOptions, Server, type ServerOptions } from "./server/server.js";
 export type { ServiceImpl, UnaryHandler } from "./server/service-impl.js";

@@ -31,9 +31,10 @@ describe("connection types", () => {
       const res = await Promise.all(
         Array.from({ length: 20 }, (_, i) => echo.echo({ message: `m${i}`, sleepMs: 20 })),
       );
-      res.forEach((r, i) => assert.equal(r.message, `m${i}`));
+      for (const [i, r] of res.entries()) assert.equal(r.message, `m${i}`);
       if (type === "single") assert.equal(server.connections.size, 1);
-      if (type === "pooled") assert.ok(server.connections.size >= 2, `${server.connections.size} connections`);
+      if (type === "pooled")
+        assert.ok(server.connections.size >= 2, `${server.connections.size} connections`);
       ch.close();
       assert.ok(await eventually(() => server.connections.size === 0));
     });
@@ -81,7 +82,9 @@ describe("failures, timeouts and retries", () => {
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     try {
-      const port = Number(await new Promise<string>((r) => py.stdout.once("data", (d: Buffer) => r(d.toString()))));
+      const port = Number(
+        await new Promise<string>((r) => py.stdout.once("data", (d: Buffer) => r(d.toString()))),
+      );
       const fillers: Socket[] = [];
       for (let i = 0; i < 4; i++) {
         const s = connect({ host: "127.0.0.1", port });
@@ -105,7 +108,9 @@ describe("failures, timeouts and retries", () => {
     const ch = new Channel(server.address, { maxRetry: 3, timeoutMs: 2000 });
     const cntl = new Controller();
     const echo = ch.client(EchoService);
-    const e = await failure(echo.echo({ message: "slow", sleepMs: 300 }, { timeoutMs: 100, controller: cntl }));
+    const e = await failure(
+      echo.echo({ message: "slow", sleepMs: 300 }, { timeoutMs: 100, controller: cntl }),
+    );
     assert.equal(e.code, ErrorCode.ERPCTIMEDOUT);
     assert.equal(e.text, `[E1008]Reached timeout=100ms @${server.address}`);
     assert.equal(cntl.retriedCount, 0);
@@ -124,7 +129,8 @@ describe("failures, timeouts and retries", () => {
     server.addService(EchoService, {
       echo(req, ctx) {
         calls++;
-        if (req.message === "flaky" && calls <= 2) ctx.setFailed(calls === 1 ? ErrorCode.ELOGOFF : ErrorCode.ELIMIT);
+        if (req.message === "flaky" && calls <= 2)
+          ctx.setFailed(calls === 1 ? ErrorCode.ELOGOFF : ErrorCode.ELIMIT);
         if (req.message === "internal") ctx.setFailed(ErrorCode.EINTERNAL, "nope");
         return { message: req.message };
       },
@@ -132,7 +138,10 @@ describe("failures, timeouts and retries", () => {
     await server.start("127.0.0.1:0");
     const ch = new Channel(server.address, { maxRetry: 3 });
     const cntl = new Controller();
-    assert.equal((await ch.client(EchoService).echo({ message: "flaky" }, { controller: cntl })).message, "flaky");
+    assert.equal(
+      (await ch.client(EchoService).echo({ message: "flaky" }, { controller: cntl })).message,
+      "flaky",
+    );
     assert.equal(cntl.retriedCount, 2);
     calls = 0;
     const c2 = new Controller();
@@ -155,7 +164,10 @@ describe("failures, timeouts and retries", () => {
       },
     });
     await server.start("127.0.0.1:0");
-    const ch = new Channel(server.address, { maxRetry: 1, retryPolicy: (code) => code === ErrorCode.EINTERNAL });
+    const ch = new Channel(server.address, {
+      maxRetry: 1,
+      retryPolicy: (code) => code === ErrorCode.EINTERNAL,
+    });
     assert.equal((await ch.client(EchoService).echo({ message: "ok" })).message, "ok");
     assert.equal(calls, 2);
     assert.equal(ch.retryable(ErrorCode.ERPCTIMEDOUT), false);
@@ -199,7 +211,9 @@ describe("what goes on the wire", () => {
       const ch = new Channel(server.address, { maxRetry: 0, compressType: c });
       const cntl = new Controller();
       const big = "x".repeat(10000);
-      const res = await ch.client(EchoService).echo({ message: big }, { controller: cntl, attachment: "att" });
+      const res = await ch
+        .client(EchoService)
+        .echo({ message: big }, { controller: cntl, attachment: "att" });
       assert.equal(res.message, big);
       assert.equal(cntl.responseCompressType, { snappy: 1, gzip: 2, zlib: 3 }[c]);
       assert.equal(cntl.responseAttachment.toString(), "att");
@@ -243,7 +257,10 @@ describe("what goes on the wire", () => {
     });
     await raw.start("127.0.0.1:0");
     const ch = new Channel(raw.address, { maxRetry: 0 });
-    assert.deepEqual(await ch.callRaw("test.RawService", "Reverse", Buffer.from([1, 2, 3])), Buffer.from([3, 2, 1]));
+    assert.deepEqual(
+      await ch.callRaw("test.RawService", "Reverse", Buffer.from([1, 2, 3])),
+      Buffer.from([3, 2, 1]),
+    );
     assert.equal((await ch.callRaw("RawService", "Text", Buffer.alloc(0))).toString(), "text body");
     ch.close();
     await raw.stop(0);

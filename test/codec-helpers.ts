@@ -47,7 +47,12 @@ const STRING = fc.oneof(
 /** Arbitrary value of a scalar type, in @bufbuild's local representation. */
 export function arbScalar(t: ScalarType, longAsString = false): fc.Arbitrary<unknown> {
   const long = (a: fc.Arbitrary<bigint>): fc.Arbitrary<unknown> =>
-    longAsString ? a.map((v) => String(v)) : fc.oneof(a, a.map((v) => BigInt.asIntN(20, v)));
+    longAsString
+      ? a.map((v) => String(v))
+      : fc.oneof(
+          a,
+          a.map((v) => BigInt.asIntN(20, v)),
+        );
   switch (t) {
     case ScalarType.DOUBLE:
       return fc.double();
@@ -93,6 +98,12 @@ function arbEnum(f: DescField, closedKnownOnly: boolean): fc.Arbitrary<number> {
   return f.enum!.open || !closedKnownOnly ? fc.oneof(known, INT32) : known;
 }
 
+const WRAPPERS = new Set(
+  ["Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes"].map(
+    (n) => `google.protobuf.${n}Value`,
+  ),
+);
+
 const JSON_VALUE: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: "small" },
@@ -129,12 +140,10 @@ export function arbInit(desc: DescMessage, depth: number, opts: ArbOptions): fc.
         break;
       case "message": {
         if (depth <= 0) continue;
+        // Singular wrapper fields hold the bare value.
         const w = f.message.fields[0];
-        const unwrapped = f.message.typeName.startsWith("google.protobuf.") && f.message.typeName.endsWith("Value");
         value =
-          unwrapped && w?.fieldKind === "scalar" && f.message.typeName !== "google.protobuf.Value"
-            ? arbScalar(w.scalar)
-            : message(f);
+          WRAPPERS.has(f.message.typeName) && w?.fieldKind === "scalar" ? arbScalar(w.scalar) : message(f);
         break;
       }
       case "list": {
@@ -172,7 +181,11 @@ export function arbInit(desc: DescMessage, depth: number, opts: ArbOptions): fc.
     for (const f of o.fields) {
       if (f.fieldKind === "message" && depth <= 0) continue;
       const v =
-        f.fieldKind === "message" ? message(f) : f.fieldKind === "enum" ? arbEnum(f, true) : arbScalar(f.scalar!);
+        f.fieldKind === "message"
+          ? message(f)
+          : f.fieldKind === "enum"
+            ? arbEnum(f, true)
+            : arbScalar(f.scalar!);
       cases.push(v.map((value) => ({ case: f.localName, value })));
     }
     parts.push(fc.oneof(...cases).map((v): [string, unknown] => [o.localName, v]));

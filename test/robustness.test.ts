@@ -11,10 +11,9 @@ import { EchoRequestSchema, EchoService } from "../examples/gen/peer_pb.js";
 import { Channel, ErrorCode, RpcError, type Server } from "../src/index.js";
 import { timers } from "../src/io/timers.js";
 import { Writer } from "../src/io/writer.js";
-import { decodeRpcMeta } from "../src/protocol/baidu-std/meta.js";
-import { encodeMethodPrefix, encodeRpcMeta } from "../src/protocol/baidu-std/meta.js";
-import { startServerProcess } from "./helpers/child.js";
+import { decodeRpcMeta, encodeMethodPrefix, encodeRpcMeta } from "../src/protocol/baidu-std/meta.js";
 import { splitFrames } from "./helpers/captures.js";
+import { startServerProcess } from "./helpers/child.js";
 import { RawClient } from "./helpers/net.js";
 import { eventually, settle, startEchoServer } from "./helpers/servers.js";
 
@@ -32,18 +31,13 @@ function requestFrame(opts: {
   w.pos = 12;
   const metaStart = w.pos;
   const att = opts.attachment ?? Buffer.alloc(0);
-  encodeRpcMeta(
-    w,
-    { methodPrefix: encodeMethodPrefix("example.EchoService", "Echo") },
-    undefined,
-    {
-      compressType: 0,
-      correlationId: opts.id,
-      attachmentSize: opts.attachmentSize ?? att.length,
-      contentType: 0,
-      checksumType: 0,
-    },
-  );
+  encodeRpcMeta(w, { methodPrefix: encodeMethodPrefix("example.EchoService", "Echo") }, undefined, {
+    compressType: 0,
+    correlationId: opts.id,
+    attachmentSize: opts.attachmentSize ?? att.length,
+    contentType: 0,
+    checksumType: 0,
+  });
   const metaSize = w.pos - metaStart;
   w.raw(
     opts.body ??
@@ -215,7 +209,11 @@ describe("EOVERCROWDED instead of unbounded buffering", () => {
     });
     await new Promise<void>((r) => sink.listen(0, "127.0.0.1", r));
     const port = (sink.address() as { port: number }).port;
-    const ch = new Channel(`127.0.0.1:${port}`, { maxRetry: 0, timeoutMs: 1000, maxUnwrittenBytes: 256 * 1024 });
+    const ch = new Channel(`127.0.0.1:${port}`, {
+      maxRetry: 0,
+      timeoutMs: 1000,
+      maxUnwrittenBytes: 256 * 1024,
+    });
     const echo = ch.client(EchoService);
     const att = Buffer.alloc(1024 * 1024);
     await settle(echo.echo({ message: "connect" }, { timeoutMs: 50 }));

@@ -11,7 +11,8 @@ import { Channel, Controller, ErrorCode, RpcError, Server, type ServerContext } 
 import { RawClient } from "./helpers/net.js";
 import { eventually, settle, startEchoServer } from "./helpers/servers.js";
 
-const echoBytes = (message: string) => Buffer.from(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message })));
+const echoBytes = (message: string) =>
+  Buffer.from(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message })));
 
 async function rejectsWith(p: Promise<unknown>, code: number, text?: RegExp | string): Promise<RpcError> {
   const r = await settle(p);
@@ -137,10 +138,12 @@ describe("handlers", () => {
 
   it("the context carries log_id, request_id, attachment, user_fields and the peer", async () => {
     const cntl = new Controller();
-    const res = await ch.client(EchoService).echo(
-      { message: "user-fields" },
-      { controller: cntl, logId: 77n, requestId: "req-1", attachment: "att", userFields: { a: "b" } },
-    );
+    const res = await ch
+      .client(EchoService)
+      .echo(
+        { message: "user-fields" },
+        { controller: cntl, logId: 77n, requestId: "req-1", attachment: "att", userFields: { a: "b" } },
+      );
     assert.equal(res.message, "user-fields");
     const ctx = lastCtx!;
     assert.equal(ctx.logId, 77n);
@@ -234,7 +237,10 @@ describe("limits", () => {
     const ch = new Channel(server.address, { maxRetry: 0, timeoutMs: 3000 });
     const other = new Channel(server.address, { maxRetry: 0, timeoutMs: 3000 });
     const echo = ch.client(EchoService);
-    const e = await rejectsWith(echo.echo({ message: "big" }, { attachment: Buffer.alloc(4096) }), ErrorCode.EEOF);
+    const e = await rejectsWith(
+      echo.echo({ message: "big" }, { attachment: Buffer.alloc(4096) }),
+      ErrorCode.EEOF,
+    );
     assert.match(e.text, /Got EOF|closed/);
     assert.equal((await other.client(EchoService).echo({ message: "fine" })).message, "fine");
     // The failed channel reconnects for the next call.
@@ -266,7 +272,10 @@ describe("lifecycle", () => {
     assert.equal(server.address, `unix:${path}`);
     const ch = new Channel(`unix:${path}`, { maxRetry: 0 });
     const cntl = new Controller();
-    assert.equal((await ch.client(EchoService).echo({ message: "uds" }, { controller: cntl })).message, "uds");
+    assert.equal(
+      (await ch.client(EchoService).echo({ message: "uds" }, { controller: cntl })).message,
+      "uds",
+    );
     assert.equal(cntl.remoteSide, `unix:${path}`);
     ch.close();
     await server.stop(0);

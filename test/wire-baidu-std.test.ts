@@ -7,10 +7,10 @@ import { after, before, describe, it } from "node:test";
 import { fromBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema, EchoResponseSchema, EchoService } from "../examples/gen/peer_pb.js";
 import { peerService } from "../examples/interop/peer-service.js";
-import { Server } from "../src/index.js";
-import { compressorOf } from "../src/protocol/compress.js";
-import { decodeRpcMeta, type RpcMeta } from "../src/protocol/baidu-std/meta.js";
 import { registerBuiltins } from "../src/global.js";
+import { Server } from "../src/index.js";
+import { decodeRpcMeta, type RpcMeta } from "../src/protocol/baidu-std/meta.js";
+import { compressorOf } from "../src/protocol/compress.js";
 import { captureNames, loadCapture, splitFrames, stream } from "./helpers/captures.js";
 import { RawClient } from "./helpers/net.js";
 

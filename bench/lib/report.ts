@@ -92,6 +92,7 @@ export function ratios(results: readonly RunResult[]): Ratio[] {
     ratio("brpc-ts/bare calls/s @64 in flight", cps("brpc-ts"), cps("bare")),
     ratio("brpc-ts/grpc-js calls/s @64 in flight", cps("brpc-ts"), cps("grpc-js")),
     ratio("brpc-ts p50 / bare p50 @1 in flight", p50("brpc-ts"), p50("bare")),
+    ratio("brpc-ts/bare-batched calls/s @64 in flight", cps("brpc-ts"), cps("bare-batched")),
     ratio("grpc-js/bare calls/s @64 in flight", cps("grpc-js"), cps("bare")),
     ratio("grpc-js p50 / bare p50 @1 in flight", p50("grpc-js"), p50("bare")),
   ];

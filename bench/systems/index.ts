@@ -6,11 +6,10 @@ import type { SystemEntry } from "../lib/system.js";
  * line here.
  */
 export const systems: readonly SystemEntry[] = [
+  { name: "brpc-ts", module: () => import("./brpc-ts.js") },
   { name: "bare", module: () => import("./bare.js") },
+  { name: "bare-batched", module: () => import("./bare-batched.js") },
   { name: "grpc-js", module: () => import("./grpc-js.js") },
-  // TODO(brpc-ts): write bench/systems/brpc-ts.ts (Server + Channel/stub of src/, Echo of
-  // proto/peer.proto over baidu_std, one connection, `closedLoop` from ../lib/load.js), then:
-  // { name: "brpc-ts", module: () => import("./brpc-ts.js") },
 ];
 
 /** The registry entry called `name`; throws listing the known names if there is none. */

@@ -41,7 +41,9 @@ await show("a call the server fails", (controller) =>
 await show("a call that times out (server sleeps 300ms, timeout 100ms)", (controller) =>
   echo.echo({ message: "slow", sleepMs: 300 }, { controller, timeoutMs: 100 }),
 );
-await show("Missing (unimplemented on the server)", (controller) => echo.missing({ message: "x" }, { controller }));
+await show("Missing (unimplemented on the server)", (controller) =>
+  echo.missing({ message: "x" }, { controller }),
+);
 
 const t0 = performance.now();
 const N = 20000;

@@ -7,7 +7,7 @@ import { RpcError } from "../errors/rpc-error.js";
 import { now, type TimerHandle, timers } from "../io/timers.js";
 import { compressTypeOf } from "../protocol/compress.js";
 import type { Connection, PendingCall } from "../transport/connection.js";
-import type { ChannelCore, CallOptions } from "./channel-core.js";
+import type { CallOptions, ChannelCore } from "./channel-core.js";
 import type { Controller } from "./controller.js";
 import type { ClientMethod } from "./method.js";
 
@@ -150,7 +150,11 @@ export class ClientCall implements PendingCall {
       w.rewind(mark);
       this.conn = undefined;
       this.channel.source.release(conn, true);
-      this.fail(ErrorCode.EREQUEST, `Fail to serialize request: ${err instanceof Error ? err.message : String(err)}`, false);
+      this.fail(
+        ErrorCode.EREQUEST,
+        `Fail to serialize request: ${err instanceof Error ? err.message : String(err)}`,
+        false,
+      );
       return;
     }
     conn.pending.set(id, this);
@@ -186,7 +190,12 @@ export class ClientCall implements PendingCall {
   }
 
   /** A response arrived for the current attempt: the server answered `code` (0 = OK). */
-  complete(res: unknown, attachment: Buffer, userFields: Record<string, string> | undefined, compressType: number): void {
+  complete(
+    res: unknown,
+    attachment: Buffer,
+    userFields: Record<string, string> | undefined,
+    compressType: number,
+  ): void {
     if (this.done) return;
     this.done = true;
     this.#cleanup(true);

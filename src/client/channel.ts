@@ -2,12 +2,17 @@
  * A Channel reaches one server (brpc `Channel::Init("ip:port" | "host:port" | "unix:path")`)
  * and makes typed or untyped calls with timeouts, retries, compression and cancellation.
  */
-import type { DescMessage, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import type { DescMethod } from "@bufbuild/protobuf";
+import type {
+  DescMessage,
+  DescMethod,
+  DescService,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
 import { ErrorCode, RETRYABLE_BY_DEFAULT } from "../errors/errno.js";
 import { registerBuiltins } from "../global.js";
-import { compressTypeOf } from "../protocol/compress.js";
 import { ContentType } from "../protocol/baidu-std/payload.js";
+import { compressTypeOf } from "../protocol/compress.js";
 import { type Protocol, protocols } from "../protocol/protocol.js";
 import { DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_UNWRITTEN_BYTES } from "../transport/connection.js";
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../transport/endpoint.js";
@@ -34,7 +39,11 @@ export type Client<S extends DescService> = {
     : never;
 };
 
-const contentTypes = { pb: ContentType.PB, json: ContentType.JSON, "proto-json": ContentType.PROTO_JSON } as const;
+const contentTypes = {
+  pb: ContentType.PB,
+  json: ContentType.JSON,
+  "proto-json": ContentType.PROTO_JSON,
+} as const;
 
 /** A channel to one server. */
 export class Channel implements ChannelCore {
@@ -75,7 +84,10 @@ export class Channel implements ChannelCore {
     };
     this.#retryPolicy = options.retryPolicy;
     const auth = options.auth;
-    const connOptions = { maxBodySize: this.options.maxBodySize, maxUnwrittenBytes: this.options.maxUnwrittenBytes };
+    const connOptions = {
+      maxBodySize: this.options.maxBodySize,
+      maxUnwrittenBytes: this.options.maxUnwrittenBytes,
+    };
     this.source = createConnectionSource(
       options.connectionType ?? "single",
       (owner) =>

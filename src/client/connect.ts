@@ -5,7 +5,7 @@ import { ErrorCode, errnoFromNodeError } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
 import { timers } from "../io/timers.js";
 import type { Protocol } from "../protocol/protocol.js";
-import { Connection, type ConnectionOwner, type ConnectionOptions } from "../transport/connection.js";
+import { Connection, type ConnectionOptions, type ConnectionOwner } from "../transport/connection.js";
 import { type Endpoint, formatEndpoint } from "../transport/endpoint.js";
 
 /** What {@link openConnection} needs. */

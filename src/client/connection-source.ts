@@ -138,7 +138,11 @@ class ShortSource implements ConnectionSource, ConnectionOwner {
 }
 
 /** Create the source for a connection type. */
-export function createConnectionSource(type: ConnectionType, open: Opener, maxPoolSize: number): ConnectionSource {
+export function createConnectionSource(
+  type: ConnectionType,
+  open: Opener,
+  maxPoolSize: number,
+): ConnectionSource {
   switch (type) {
     case "single":
       return new SingleSource(open);

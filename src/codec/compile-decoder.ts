@@ -50,10 +50,17 @@ function varint64(target: string, lim: string, fast: string, slow: string): stri
 }
 
 /** Code reading one scalar value of type `t` into `target`, bounded by `lim`. */
-function readScalar(t: ScalarType, target: string, lim: string, strict: boolean, longAsString: boolean): string {
+function readScalar(
+  t: ScalarType,
+  target: string,
+  lim: string,
+  strict: boolean,
+  longAsString: boolean,
+): string {
   const fixed = (size: number, expr: string): string =>
     `if (pos + ${size} > ${lim}) throw BAIL; ${target} = ${expr}; pos += ${size};`;
-  const big = (signed: boolean): string => (longAsString ? `R.${signed ? "int64s" : "uint64s"}` : `R.${signed ? "int64" : "uint64"}`);
+  const big = (signed: boolean): string =>
+    longAsString ? `R.${signed ? "int64s" : "uint64s"}` : `R.${signed ? "int64" : "uint64"}`;
   const small = (expr: string): string => (longAsString ? `String(${expr})` : `BigInt(${expr})`);
   switch (t) {
     case ScalarType.INT32:
@@ -69,7 +76,12 @@ function readScalar(t: ScalarType, target: string, lim: string, strict: boolean,
     case ScalarType.UINT64:
       return varint64(target, lim, small("x"), `${target} = ${big(false)}(S.lo, S.hi);`);
     case ScalarType.SINT64:
-      return varint64(target, lim, small("(x >>> 1) ^ -(x & 1)"), `R.unzigzag64(); ${target} = ${big(true)}(S.lo, S.hi);`);
+      return varint64(
+        target,
+        lim,
+        small("(x >>> 1) ^ -(x & 1)"),
+        `R.unzigzag64(); ${target} = ${big(true)}(S.lo, S.hi);`,
+      );
     case ScalarType.FIXED32:
       return fixed(4, "R.fixed32(buf, pos)");
     case ScalarType.SFIXED32:
@@ -161,7 +173,10 @@ ${this.#construct()}
     for (const member of desc.members) {
       if (member.kind === "oneof") {
         const j = desc.oneofs.indexOf(member);
-        always.push([member.localName, `c${j} === undefined ? { case: undefined } : { case: c${j}, value: o${j} }`]);
+        always.push([
+          member.localName,
+          `c${j} === undefined ? { case: undefined } : { case: c${j}, value: o${j} }`,
+        ]);
       } else {
         (isExplicit(member) ? optional : always).push([member.localName, `f${desc.fields.indexOf(member)}`]);
       }
@@ -171,7 +186,10 @@ ${this.#construct()}
       const entries = always.map(([k, v]) => `, ${lit(k)}: ${v}`).join("");
       lines.push(`const m = { $typeName: ${lit(desc.typeName)}${entries} };`);
     } else {
-      lines.push(`const m = Object.create(${this.#refs.ref(proto, "P")});`, `m.$typeName = ${lit(desc.typeName)};`);
+      lines.push(
+        `const m = Object.create(${this.#refs.ref(proto, "P")});`,
+        `m.$typeName = ${lit(desc.typeName)};`,
+      );
       for (const [k, v] of always) lines.push(`${prop("m", k)} = ${v};`);
     }
     for (const [k, v] of optional) lines.push(`if (${v} !== undefined) ${prop("m", k)} = ${v};`);
@@ -221,13 +239,18 @@ ${this.#construct()}
       const j = this.#desc.oneofs.indexOf(f.oneof);
       const setCase = `c${j} = ${lit(f.localName)};`;
       if (f.fieldKind === "message") {
-        this.#case(this.#messageTag(f), `if (c${j} === ${lit(f.localName)}) throw BAIL; ${this.#readMessage(f, `o${j}`)} ${setCase}`);
+        this.#case(
+          this.#messageTag(f),
+          `if (c${j} === ${lit(f.localName)}) throw BAIL; ${this.#readMessage(f, `o${j}`)} ${setCase}`,
+        );
       } else if (f.fieldKind === "enum") {
         const read = readScalar(ScalarType.INT32, "x", "end", false, false);
         const store = `${setCase} o${j} = x;`;
         this.#case(
           tagOf(f.number, WT_VARINT),
-          f.enum.open ? `${read} ${store}` : `${read} if (${this.#knownEnum(f)}) { ${store} } else ${this.#unknownEnum(f)}`,
+          f.enum.open
+            ? `${read} ${store}`
+            : `${read} if (${this.#knownEnum(f)}) { ${store} } else ${this.#unknownEnum(f)}`,
         );
       } else if (f.fieldKind === "scalar") {
         const read = readScalar(f.scalar, "x", "end", strict, f.longAsString);
@@ -252,13 +275,18 @@ ${this.#construct()}
         const read = readScalar(ScalarType.INT32, "x", "end", false, false);
         this.#case(
           tagOf(f.number, WT_VARINT),
-          f.enum.open ? `${read} ${local} = x;` : `${read} if (${this.#knownEnum(f)}) ${local} = x; else ${this.#unknownEnum(f)}`,
+          f.enum.open
+            ? `${read} ${local} = x;`
+            : `${read} if (${this.#knownEnum(f)}) ${local} = x; else ${this.#unknownEnum(f)}`,
         );
         return;
       }
       case "scalar":
         this.#locals.push(`${local} = ${this.#initial(f)}`);
-        this.#case(tagOf(f.number, wireTypeOf(f.scalar)), readScalar(f.scalar, local, "end", strict, f.longAsString));
+        this.#case(
+          tagOf(f.number, wireTypeOf(f.scalar)),
+          readScalar(f.scalar, local, "end", strict, f.longAsString),
+        );
         return;
       case "list":
         this.#locals.push(`${local} = []`);

@@ -37,7 +37,9 @@ export function compileEncoder(desc: DescMessage, unitOf: (d: DescMessage) => Un
   body.push("let v, x, h;");
   for (const f of fields) body.push(gen.field(f));
   body.push("v = m.$unknown;", "if (v != null) W.unknown(w, v);");
-  return refs.build<EncodeFn>(`return function ${fnName("encode", desc.typeName)}(m, w) {\n${body.join("\n")}\n};`);
+  return refs.build<EncodeFn>(
+    `return function ${fnName("encode", desc.typeName)}(m, w) {\n${body.join("\n")}\n};`,
+  );
 }
 
 /** Byte width of a packed element of fixed size, 0 for varints. */

@@ -61,7 +61,9 @@ export function compileRequired(desc: DescMessage, unitOf: (d: DescMessage) => U
     }
   }
   lines.push("return undefined;");
-  return refs.build<RequiredFn>(`return function ${fnName("required", desc.typeName)}(m) {\n${lines.join("\n")}\n};`);
+  return refs.build<RequiredFn>(
+    `return function ${fnName("required", desc.typeName)}(m) {\n${lines.join("\n")}\n};`,
+  );
 }
 
 const memo = new WeakMap<DescMessage, boolean>();
@@ -88,7 +90,10 @@ function needsCheck(desc: DescMessage): boolean {
     for (const d of reach) {
       if (need.get(d)) continue;
       const sub = d.fields.some(
-        (f) => f.message !== undefined && !usesJsonLocal(f) && (need.get(f.message) ?? memo.get(f.message) ?? false),
+        (f) =>
+          f.message !== undefined &&
+          !usesJsonLocal(f) &&
+          (need.get(f.message) ?? memo.get(f.message) ?? false),
       );
       if (sub) {
         need.set(d, true);

@@ -125,7 +125,12 @@ export function createShape(desc: DescMessage): {
 
 /** Does the field carry its unset/set state in an own property (explicit presence, not in a oneof)? */
 export function isExplicit(f: DescField): boolean {
-  return f.oneof === undefined && f.fieldKind !== "list" && f.fieldKind !== "map" && f.presence !== PRESENCE_IMPLICIT;
+  return (
+    f.oneof === undefined &&
+    f.fieldKind !== "list" &&
+    f.fieldKind !== "map" &&
+    f.presence !== PRESENCE_IMPLICIT
+  );
 }
 
 /** Is this message field (or message list) written with group encoding (proto2 groups, editions DELIMITED)? */

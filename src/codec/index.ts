@@ -49,7 +49,9 @@ function makeCodec(schema: DescMessage): MessageCodec {
       unit.enc(msg, w);
     },
     decode(buf, start, end) {
-      if (!(start >= 0 && start <= end && end <= buf.length && Number.isInteger(start) && Number.isInteger(end))) {
+      if (
+        !(start >= 0 && start <= end && end <= buf.length && Number.isInteger(start) && Number.isInteger(end))
+      ) {
         throw new RangeError(`codec: invalid range [${start}, ${end}) of ${buf.length} bytes`);
       }
       try {

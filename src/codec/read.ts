@@ -175,7 +175,14 @@ export function utf8(buf: Uint8Array, s: number, e: number, strict: boolean): st
  * Skip one field value of wire type `wt` starting at `pos`, like @bufbuild's
  * `BinaryReader.skip()`; returns the next position. Groups must end with `fieldNo`.
  */
-export function skip(buf: Uint8Array, pos: number, end: number, wt: number, fieldNo: number, budget: number): number {
+export function skip(
+  buf: Uint8Array,
+  pos: number,
+  end: number,
+  wt: number,
+  fieldNo: number,
+  budget: number,
+): number {
   switch (wt) {
     case WT_VARINT:
       while (buf[pos++]! & 0x80) {

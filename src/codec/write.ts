@@ -237,7 +237,10 @@ export function join(w: Writer, handle: number): void {
 }
 
 /** Unknown fields as @bufbuild keeps them in `$unknown`. */
-export function unknown(w: Writer, list: readonly { no: number; wireType: number; data: Uint8Array }[]): void {
+export function unknown(
+  w: Writer,
+  list: readonly { no: number; wireType: number; data: Uint8Array }[],
+): void {
   for (let i = 0; i < list.length; i++) {
     const u = list[i]!;
     u32(w, ((u.no << 3) | u.wireType) >>> 0);
@@ -268,7 +271,8 @@ export function toFloat32(v: unknown, field: string): number {
   let n = v;
   if (typeof v === "string") {
     n = Number(v);
-    if (Number.isNaN(n) && v !== "NaN") throw new Error(`cannot encode ${field} to binary: invalid float32: ${v}`);
+    if (Number.isNaN(n) && v !== "NaN")
+      throw new Error(`cannot encode ${field} to binary: invalid float32: ${v}`);
   }
   if (typeof n !== "number" || (!Number.isFinite(Math.fround(n)) && Number.isFinite(n))) {
     throw new Error(`cannot encode ${field} to binary: invalid float32: ${v}`);

@@ -39,7 +39,8 @@ export class RpcError extends Error {
     const brand = Symbol.for("brpc-ts.RpcError");
     Object.defineProperty(RpcError.prototype, brand, { value: true });
     Object.defineProperty(RpcError, Symbol.hasInstance, {
-      value: (v: unknown) => typeof v === "object" && v !== null && (v as Record<symbol, unknown>)[brand] === true,
+      value: (v: unknown) =>
+        typeof v === "object" && v !== null && (v as Record<symbol, unknown>)[brand] === true,
     });
   }
 }

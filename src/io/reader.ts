@@ -146,7 +146,9 @@ export class DecodeError extends Error {
 const textDecoder = new TextDecoder();
 
 function nativeUtf8(buf: Uint8Array, start: number, end: number): string {
-  return buf instanceof Buffer ? buf.toString("utf8", start, end) : textDecoder.decode(buf.subarray(start, end));
+  return buf instanceof Buffer
+    ? buf.toString("utf8", start, end)
+    : textDecoder.decode(buf.subarray(start, end));
 }
 
 /** Decode UTF-8 `buf[start, end)`; short ASCII strings avoid the native call. */

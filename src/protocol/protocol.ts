@@ -8,8 +8,9 @@
  *  3. Register it in `registerBuiltins()` (src/global.ts) with {@link registerProtocol}.
  *     Server ports try protocols in registration order, the connection's last winner first.
  */
-import { Registry } from "../registry.js";
+
 import type { ClientCall } from "../client/call.js";
+import { Registry } from "../registry.js";
 import type { Connection } from "../transport/connection.js";
 
 /** `parse` results other than a frame length. */

@@ -97,11 +97,10 @@ export class ServerContext {
     if (this.#abort === undefined) {
       const ac = new AbortController();
       this.#abort = ac;
-      if (this.connection.failed) ac.abort(new RpcError(this.connection.errorCode, this.connection.errorText));
+      if (this.connection.failed)
+        ac.abort(new RpcError(this.connection.errorCode, this.connection.errorText));
       else
-        this.#unwatch = this.connection.watchFailure((c) =>
-          ac.abort(new RpcError(c.errorCode, c.errorText)),
-        );
+        this.#unwatch = this.connection.watchFailure((c) => ac.abort(new RpcError(c.errorCode, c.errorText)));
     }
     return this.#abort.signal;
   }

@@ -10,7 +10,7 @@ import { ErrorCode } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
 import { registerBuiltins } from "../global.js";
 import { log } from "../log.js";
-import { serverProtocols, type Protocol } from "../protocol/protocol.js";
+import { type Protocol, serverProtocols } from "../protocol/protocol.js";
 import {
   Connection,
   type ConnectionOwner,
@@ -91,7 +91,9 @@ export class Server implements ConnectionOwner {
     const svc = this.#registry.addTyped(desc, impl as Record<string, unknown>);
     for (const m of svc.methods.values()) {
       m.maxConcurrency =
-        opts.maxConcurrency?.[m.name] ?? opts.maxConcurrency?.[m.desc?.localName ?? ""] ?? this.options.methodMaxConcurrency;
+        opts.maxConcurrency?.[m.name] ??
+        opts.maxConcurrency?.[m.desc?.localName ?? ""] ??
+        this.options.methodMaxConcurrency;
     }
     return this;
   }

@@ -6,8 +6,8 @@ import type { Socket } from "node:net";
 import { ErrorCode, errnoFromNodeError } from "../errors/errno.js";
 import { now } from "../io/timers.js";
 import { Writer } from "../io/writer.js";
-import { ParseError, type Protocol } from "../protocol/protocol.js";
 import { log } from "../log.js";
+import { ParseError, type Protocol } from "../protocol/protocol.js";
 
 /** A client call waiting for its response on a connection. */
 export interface PendingCall {
@@ -46,7 +46,11 @@ function flushTick(conn: Connection): void {
 }
 
 /** "ip:port", "[ipv6]:port" or "unix:path" of a socket's peer or local end. */
-export function describeEndpoint(address: string | undefined, port: number | undefined, path?: string): string {
+export function describeEndpoint(
+  address: string | undefined,
+  port: number | undefined,
+  path?: string,
+): string {
   if (address === undefined || address === "") return path ? `unix:${path}` : "unknown";
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
@@ -112,7 +116,9 @@ export class Connection {
     this.localSide = describeEndpoint(socket.localAddress, socket.localPort, options.unixPath);
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
     socket.on("end", () => this.fail(ErrorCode.EEOF, `Got EOF from ${this.remoteSide}`));
-    socket.on("error", (err: Error) => this.fail(errnoFromNodeError(err), `${err.message} (${this.remoteSide})`));
+    socket.on("error", (err: Error) =>
+      this.fail(errnoFromNodeError(err), `${err.message} (${this.remoteSide})`),
+    );
     socket.on("close", () => this.fail(ErrorCode.EEOF, `Connection to ${this.remoteSide} closed`));
   }
 
@@ -255,7 +261,8 @@ export class Connection {
   }
 
   #takePending(): Buffer {
-    const buf = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#pendingLen);
+    const buf =
+      this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#pendingLen);
     this.#chunks = [];
     this.#pendingLen = 0;
     this.#needed = 0;

@@ -42,7 +42,10 @@ export async function startServerProcess(extraArgs: string[] = []): Promise<Serv
 }
 
 /** Run a node script to completion and return its stdout. */
-export function runNode(args: string[], timeoutMs = 20000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runNode(
+  args: string[],
+  timeoutMs = 20000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";

@@ -23,7 +23,8 @@ export class RawClient {
 
   /** Connect to `port` on 127.0.0.1 (or a unix path). */
   static async connect(target: number | string): Promise<RawClient> {
-    const s = typeof target === "number" ? connect({ port: target, host: "127.0.0.1" }) : connect({ path: target });
+    const s =
+      typeof target === "number" ? connect({ port: target, host: "127.0.0.1" }) : connect({ path: target });
     await new Promise<void>((resolve, reject) => {
       s.once("connect", resolve);
       s.once("error", reject);

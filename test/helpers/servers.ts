@@ -23,7 +23,9 @@ export async function eventually(pred: () => boolean, ms = 3000): Promise<boolea
 }
 
 /** Settle `p` to { ok, value | error } without throwing. */
-export async function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+export async function settle<T>(
+  p: Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
   try {
     return { ok: true, value: await p };
   } catch (error) {

@@ -1,7 +1,8 @@
 /** baidu_std framing: "PRPC" + uint32 BE body_size + uint32 BE meta_size, then meta and payload. */
-import { ParseError } from "../protocol.js";
-import type { Connection } from "../../transport/connection.js";
+
 import type { Writer } from "../../io/writer.js";
+import type { Connection } from "../../transport/connection.js";
+import { ParseError } from "../protocol.js";
 
 /** Bytes of the frame header. */
 export const HEADER_SIZE = 12;

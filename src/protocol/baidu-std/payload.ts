@@ -2,7 +2,7 @@
  * Message bodies of baidu_std frames: protobuf (via the compiled codec) or JSON
  * (content_type 1/2), optionally compressed; raw bytes for untyped methods.
  */
-import { create, type DescMessage, fromJson, isMessage, toJson, type JsonValue } from "@bufbuild/protobuf";
+import { create, type DescMessage, fromJson, isMessage, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { MessageCodec } from "../../codec/index.js";
 import type { Writer } from "../../io/writer.js";
 import { compressorOf, compressTypeName } from "../compress.js";
@@ -30,7 +30,13 @@ export function rawBytes(v: unknown): Uint8Array {
  * Append the body of `msg` to `w`, then compress it in place when `compressType` != 0.
  * Throws on serialization errors (callers map them to EREQUEST / ERESPONSE).
  */
-export function writeBody(w: Writer, t: BodyType, msg: unknown, contentType: number, compressType: number): void {
+export function writeBody(
+  w: Writer,
+  t: BodyType,
+  msg: unknown,
+  contentType: number,
+  compressType: number,
+): void {
   const start = w.mark();
   if (t.codec === undefined) {
     w.raw(rawBytes(msg));

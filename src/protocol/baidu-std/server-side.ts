@@ -46,7 +46,14 @@ export function processRequest(buf: Buffer, off: number, len: number, conn: Conn
 }
 
 /** Verify the credential of the first request of `conn` (pausing input while it runs). */
-function verifyFirst(server: Server, conn: Connection, meta: RpcMeta, buf: Buffer, start: number, end: number): void {
+function verifyFirst(
+  server: Server,
+  conn: Connection,
+  meta: RpcMeta,
+  buf: Buffer,
+  start: number,
+  end: number,
+): void {
   const auth = server.options.auth!;
   const accept = (r: boolean | AuthContext) => {
     if (r === false) return reject();
@@ -66,7 +73,13 @@ function verifyFirst(server: Server, conn: Connection, meta: RpcMeta, buf: Buffe
       w,
       undefined,
       { errorCode: ErrorCode.ERPCAUTH, errorText: `Fail to authenticate${extra ? `: ${extra}` : ""}` },
-      { compressType: 0, correlationId: meta.correlationId, attachmentSize: 0, contentType: 0, checksumType: 0 },
+      {
+        compressType: 0,
+        correlationId: meta.correlationId,
+        attachmentSize: 0,
+        contentType: 0,
+        checksumType: 0,
+      },
     );
     finishHeader(w, at, w.mark() - metaStart, 0);
     conn.close();
@@ -93,7 +106,14 @@ function verifyFirst(server: Server, conn: Connection, meta: RpcMeta, buf: Buffe
   }
 }
 
-function handleRequest(server: Server, conn: Connection, meta: RpcMeta, buf: Buffer, start: number, end: number): void {
+function handleRequest(
+  server: Server,
+  conn: Connection,
+  meta: RpcMeta,
+  buf: Buffer,
+  start: number,
+  end: number,
+): void {
   const ctx = server.newContext(PROTOCOL, conn);
   ctx.protocolData = meta.correlationId;
   ctx.serviceName = meta.serviceName;
@@ -154,12 +174,19 @@ function handleRequest(server: Server, conn: Connection, meta: RpcMeta, buf: Buf
 }
 
 /** True if the CRC32C in `meta` matches the body (and attachment, when it says so). */
-export function checksumMatches(meta: RpcMeta, buf: Buffer, start: number, msgEnd: number, end: number): boolean {
+export function checksumMatches(
+  meta: RpcMeta,
+  buf: Buffer,
+  start: number,
+  msgEnd: number,
+  end: number,
+): boolean {
   const v = meta.checksumValue;
   if (v === undefined || v.length !== 4) return false;
   let crc = crc32cUpdate(0, buf.subarray(start, msgEnd));
   if (meta.checksumWithAttachment) crc = crc32cUpdate(crc, buf.subarray(msgEnd, end));
-  const got = ((v[0] as number) << 24) | ((v[1] as number) << 16) | ((v[2] as number) << 8) | (v[3] as number);
+  const got =
+    ((v[0] as number) << 24) | ((v[1] as number) << 16) | ((v[2] as number) << 8) | (v[3] as number);
   return unmaskCrc(got >>> 0) === crc;
 }
 
@@ -200,7 +227,8 @@ function writeResponse(conn: Connection, ctx: ServerContext, res: unknown): void
   if (!ctx.failed && method !== undefined && method.outputCodec !== undefined) {
     if (res === undefined || res === null) res = {};
     const missing = method.outputCodec.missingRequired(res);
-    if (missing !== undefined) ctx.setFailed(ErrorCode.ERESPONSE, `Missing required fields in response: ${missing}`);
+    if (missing !== undefined)
+      ctx.setFailed(ErrorCode.ERESPONSE, `Missing required fields in response: ${missing}`);
   }
   const at = beginFrame(w);
   if (!ctx.failed && method !== undefined) {
@@ -236,7 +264,13 @@ function writeResponse(conn: Connection, ctx: ServerContext, res: unknown): void
   conn.scheduleFlush();
 }
 
-function writeSuccess(conn: Connection, ctx: ServerContext, method: MethodEntry, res: unknown, at: number): void {
+function writeSuccess(
+  conn: Connection,
+  ctx: ServerContext,
+  method: MethodEntry,
+  res: unknown,
+  at: number,
+): void {
   const w = conn.writer;
   const attachment = rawBytes(ctx.responseAttachment);
   const checksumType = ctx.responseChecksum ? 1 : 0;
