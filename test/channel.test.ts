@@ -72,7 +72,9 @@ describe("failures, timeouts and retries", () => {
   });
 
   const hasPython = spawnSync("python3", ["--version"]).status === 0;
-  it("connect timeout gives ETIMEDOUT", { skip: hasPython ? false : "python3 is not installed (.ci/run installs it)" }, async () => {
+  it("connect timeout gives ETIMEDOUT", {
+    skip: hasPython ? false : "python3 is not installed (.ci/run installs it)",
+  }, async () => {
     // A listener that never accepts and has a full accept queue drops SYNs, so connects hang.
     const py = spawn(
       "python3",

@@ -13,9 +13,7 @@ const CLIENT = join(DIST, "examples", "interop", "client.js");
 
 /** Replace latencies and addresses, which differ between runs. */
 export function normalizeLine(line: string): string {
-  return line
-    .replace(/latency_us=\d+/, "latency_us=L")
-    .replace(/\d+\.\d+\.\d+\.\d+:\d+/g, "ADDR");
+  return line.replace(/latency_us=\d+/, "latency_us=L").replace(/\d+\.\d+\.\d+\.\d+:\d+/g, "ADDR");
 }
 
 const cases: { scenario: string; capture: string; n: number; compress?: number }[] = [
@@ -44,7 +42,15 @@ describe("interop:server + interop:client", () => {
 
   for (const c of cases) {
     it(`${c.scenario}${c.compress ? ` --compress ${c.compress}` : ""} prints ${c.capture}'s observed_result`, async () => {
-      const args = [CLIENT, "--server", `127.0.0.1:${server.port}`, "--scenario", c.scenario, "--n", String(c.n)];
+      const args = [
+        CLIENT,
+        "--server",
+        `127.0.0.1:${server.port}`,
+        "--scenario",
+        c.scenario,
+        "--n",
+        String(c.n),
+      ];
       if (c.compress !== undefined) args.push("--compress", String(c.compress));
       const r = await runNode(args);
       assert.equal(r.code, 0, r.stderr);

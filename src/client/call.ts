@@ -14,6 +14,13 @@ import type { ClientMethod } from "./method.js";
 const EMPTY = Buffer.alloc(0);
 let nextCorrelationId = 1;
 
+let capturedResolve: (v: unknown) => void = () => {};
+let capturedReject: (e: unknown) => void = () => {};
+function captureResolvers(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 function onDeadline(call: ClientCall): void {
   call.timer = undefined;
   call.fail(ErrorCode.ERPCTIMEDOUT, `Reached timeout=${call.timeoutMs}ms @${call.remoteSide}`, false);
@@ -74,10 +81,10 @@ export class ClientCall implements PendingCall {
     this.contentType = co.contentType;
     this.remoteSide = channel.address;
     this.startTime = now();
-    this.promise = new Promise((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
+    // A shared executor: no closure per call.
+    this.promise = new Promise(captureResolvers);
+    this.#resolve = capturedResolve;
+    this.#reject = capturedReject;
     const signal = opts?.signal;
     if (signal !== undefined) {
       if (signal.aborted) {
@@ -88,7 +95,9 @@ export class ClientCall implements PendingCall {
       this.#onAbort = () => this.fail(ErrorCode.ECANCELED, `Canceled @${this.remoteSide}`, false);
       signal.addEventListener("abort", this.#onAbort, { once: true });
     }
-    if (this.timeoutMs >= 0) this.timer = timers.add(this.startTime + this.timeoutMs, onDeadline, this);
+    if (this.timeoutMs >= 0) {
+      this.timer = timers.add(this.startTime + this.timeoutMs, onDeadline, this, this.timeoutMs);
+    }
   }
 
   /** Whole milliseconds left before the deadline, or undefined without a timeout. */

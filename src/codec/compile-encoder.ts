@@ -5,6 +5,7 @@
 import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
 import {
   createShape,
+  is64,
   isDelimited,
   isExplicit,
   isUnwrappedField,
@@ -34,12 +35,104 @@ export function compileEncoder(desc: DescMessage, unitOf: (d: DescMessage) => Un
       `if (tn !== undefined && tn !== ${lit(desc.typeName)}) throw W.foreignError(${lit(String(fields[0]))}, tn);`,
     );
   }
-  body.push("let v, x, h;");
+  // b/p cache w.buf/w.pos; they are written back (SYNC) around calls that use `w`.
+  body.push("let v, e, n, b = w.buf, p = w.pos;");
   for (const f of fields) body.push(gen.field(f));
-  body.push("v = m.$unknown;", "if (v != null) W.unknown(w, v);");
+  body.push("w.pos = p;", "v = m.$unknown;", "if (v != null) W.unknown(w, v);");
   return refs.build<EncodeFn>(
     `return function ${fnName("encode", desc.typeName)}(m, w) {\n${body.join("\n")}\n};`,
   );
+}
+
+const SYNC = "w.pos = p;";
+const LOAD = "b = w.buf; p = w.pos;";
+
+/** Code making room for `n` (a number or an expression) more bytes at `p`. */
+function ensure(n: number | string): string {
+  return `if (p + ${n} > b.length) { w.pos = p; w.ensure(${n}); ${LOAD} }`;
+}
+
+/** Byte size of a tag. */
+function tagSize(tag: number): number {
+  return tag < 0x80 ? 1 : tag < 0x4000 ? 2 : tag < 0x200000 ? 3 : tag < 0x10000000 ? 4 : 5;
+}
+
+/** Code storing the (constant) tag bytes; capacity ensured. */
+function tagBytes(tag: number): string {
+  const out: string[] = [];
+  while (tag > 0x7f) {
+    out.push(`b[p++] = ${(tag & 0x7f) | 0x80};`);
+    tag >>>= 7;
+  }
+  out.push(`b[p++] = ${tag};`);
+  return out.join(" ");
+}
+
+/** Code writing a tag, with its own capacity check. */
+function writeTag(tag: number): string {
+  return `${ensure(tagSize(tag))} ${tagBytes(tag)}`;
+}
+
+/** Code storing uint32 `n` as a varint (clobbers `n`). */
+const VARINT = "while (n > 127) { b[p++] = (n & 127) | 128; n >>>= 7; } b[p++] = n;";
+
+/**
+ * How to write a scalar held in variable `x` (no tag): `max` bytes at most stored at
+ * `b[p]` after the caller ensured room, or `max` 0 for code that syncs and calls a
+ * `w`-based helper. `name` is used in error messages.
+ */
+function scalarCode(t: ScalarType, x: string, name: string): { max: number; code: string } {
+  const n = lit(name);
+  const int32 = `n = (${x} | 0) === ${x} ? ${x} : W.toInt32(${x}, ${n});`;
+  const uint32 = `n = ${x} >>> 0 === ${x} ? ${x} : W.toUint32(${x}, ${n});`;
+  const fixed = "b[p] = n; b[p + 1] = n >>> 8; b[p + 2] = n >>> 16; b[p + 3] = n >>> 24; p += 4;";
+  switch (t) {
+    case ScalarType.INT32:
+      return { max: 10, code: `${int32} if (n >= 0) { ${VARINT} } else p = W.neg32(b, p, n);` };
+    case ScalarType.SINT32:
+      return { max: 5, code: `${int32} n = ((n << 1) ^ (n >> 31)) >>> 0; ${VARINT}` };
+    case ScalarType.UINT32:
+      return { max: 5, code: `${uint32} ${VARINT}` };
+    case ScalarType.SFIXED32:
+      return { max: 4, code: `${int32} ${fixed}` };
+    case ScalarType.FIXED32:
+      return { max: 4, code: `${uint32} ${fixed}` };
+    case ScalarType.BOOL:
+      return { max: 1, code: `b[p++] = ${x} ? 1 : 0;` };
+    case ScalarType.DOUBLE:
+      return { max: 8, code: `p = W.f64(b, p, typeof ${x} === "number" ? ${x} : Number(${x}));` };
+    case ScalarType.FLOAT:
+      return {
+        max: 4,
+        code: `p = W.f32(b, p, typeof ${x} === "number" && Math.abs(${x}) <= 3.4028234663852886e38 ? ${x} : W.toFloat32(${x}, ${n}));`,
+      };
+    case ScalarType.INT64:
+      return { max: 10, code: `p = W.i64(b, p, ${x}, false, ${n});` };
+    case ScalarType.UINT64:
+      return { max: 10, code: `p = W.i64(b, p, ${x}, true, ${n});` };
+    case ScalarType.SINT64:
+      return { max: 10, code: `p = W.s64(b, p, ${x}, ${n});` };
+    case ScalarType.FIXED64:
+      return { max: 8, code: `p = W.x64(b, p, ${x}, true, ${n});` };
+    case ScalarType.SFIXED64:
+      return { max: 8, code: `p = W.x64(b, p, ${x}, false, ${n});` };
+    case ScalarType.STRING:
+      return { max: 0, code: `${SYNC} W.string(w, ${x}); ${LOAD}` };
+    case ScalarType.BYTES:
+      return { max: 0, code: `${SYNC} W.bytes(w, ${x}, ${n}); ${LOAD}` };
+  }
+}
+
+/** Code writing tag and scalar `x`, with capacity checks. */
+function tagAndScalar(tag: number, t: ScalarType, x: string, name: string): string {
+  const { max, code } = scalarCode(t, x, name);
+  return `${ensure(tagSize(tag) + max)} ${tagBytes(tag)} ${code}`;
+}
+
+/** Code writing a tag and a length-delimited value whose content `body` writes through `w` or b/p. */
+function lengthDelimited(tag: number, body: string): string {
+  // One placeholder length byte; W.join widens it if the content needs more.
+  return `${ensure(tagSize(tag) + 1)} ${tagBytes(tag)} { const h = p - w.start; b[p++] = 0; ${body} ${SYNC} W.join(w, h); ${LOAD} }`;
 }
 
 /** Byte width of a packed element of fixed size, 0 for varints. */
@@ -60,48 +153,6 @@ function fixedWidth(t: ScalarType): number {
   }
 }
 
-/** Code that writes a tag. */
-function writeTag(tag: number): string {
-  return tag < 0x80 ? `W.byte(w, ${tag});` : `W.u32(w, ${tag});`;
-}
-
-/** Code that writes scalar `x` (a variable) without tag. `name` is used in error messages. */
-function writeScalar(t: ScalarType, x: string, name: string): string {
-  const n = lit(name);
-  switch (t) {
-    case ScalarType.DOUBLE:
-      return `W.float64(w, typeof ${x} === "number" ? ${x} : Number(${x}));`;
-    case ScalarType.FLOAT:
-      return `W.float32(w, typeof ${x} === "number" && Math.abs(${x}) <= 3.4028234663852886e38 ? ${x} : W.toFloat32(${x}, ${n}));`;
-    case ScalarType.INT32:
-      return `W.i32(w, (${x} | 0) === ${x} ? ${x} : W.toInt32(${x}, ${n}));`;
-    case ScalarType.SINT32:
-      return `${x} = (${x} | 0) === ${x} ? ${x} : W.toInt32(${x}, ${n}); W.u32(w, ((${x} << 1) ^ (${x} >> 31)) >>> 0);`;
-    case ScalarType.SFIXED32:
-      return `W.fixed32(w, (${x} | 0) === ${x} ? ${x} : W.toInt32(${x}, ${n}));`;
-    case ScalarType.UINT32:
-      return `W.u32(w, ${x} >>> 0 === ${x} ? ${x} : W.toUint32(${x}, ${n}));`;
-    case ScalarType.FIXED32:
-      return `W.fixed32(w, ${x} >>> 0 === ${x} ? ${x} : W.toUint32(${x}, ${n}));`;
-    case ScalarType.BOOL:
-      return `W.byte(w, ${x} ? 1 : 0);`;
-    case ScalarType.STRING:
-      return `W.string(w, ${x});`;
-    case ScalarType.BYTES:
-      return `W.bytes(w, ${x}, ${n});`;
-    case ScalarType.INT64:
-      return `W.int64(w, ${x}, false, ${n});`;
-    case ScalarType.UINT64:
-      return `W.int64(w, ${x}, true, ${n});`;
-    case ScalarType.SINT64:
-      return `W.sint64(w, ${x}, ${n});`;
-    case ScalarType.FIXED64:
-      return `W.fixed64(w, ${x}, true, ${n});`;
-    case ScalarType.SFIXED64:
-      return `W.fixed64(w, ${x}, false, ${n});`;
-  }
-}
-
 /** Condition under which an implicit-presence scalar `x` is written (`toBinary`'s zero-value tests). */
 function implicitSet(t: ScalarType, x: string): string {
   switch (t) {
@@ -116,8 +167,10 @@ function implicitSet(t: ScalarType, x: string): string {
       // -0 is written, +0 is not.
       return `${x} != null && (${x} !== 0 || 1 / ${x} < 0)`;
     default:
-      // Loose: 0, 0n and "0" are all zero.
-      return `${x} != null && ${x} != 0`;
+      // Loose like toBinary's: 0, 0n, "0" (and "") are zero. Common zeros first.
+      return is64(t)
+        ? `${x} !== 0n && ${x} !== "0" && ${x} != null && ${x} != 0`
+        : `${x} !== 0 && ${x} != null && ${x} != 0`;
   }
 }
 
@@ -171,40 +224,39 @@ class EncoderGen {
       case "map":
         return `${load}\nif (v != null) { ${this.#map(f)} }`;
       default: {
-        const cond = isExplicit(f) ? this.#explicitSet(f) : implicitFieldSet(f, "v");
+        const cond = isExplicit(f)
+          ? explicitSet(this.#shape.proto, f, "m", "v", this.#refs)
+          : implicitFieldSet(f, "v");
         const missing = f.presence === PRESENCE_REQUIRED ? ` else throw W.requiredError(${lit(name)});` : "";
         return `${load}\nif (${cond}) { ${this.#value(f, "v")} }${missing}`;
       }
     }
   }
 
-  #explicitSet(f: DescField): string {
-    return explicitSet(this.#shape.proto, f, "m", "v", this.#refs);
-  }
-
   /** Tag and value of a singular field (also a oneof member) whose value is in `x`. */
   #value(f: DescField, x: string): string {
-    const no = f.number;
     if (f.fieldKind === "message") {
       if (isUnwrappedField(f)) {
         // The local value is the wrapper's scalar: write the wrapper message around it.
         const inner = f.message.fields[0]!;
         const t = inner.fieldKind === "scalar" ? inner.scalar : ScalarType.INT32;
-        const body = `if (${implicitSet(t, x)}) { ${writeTag(tagOf(1, wireTypeOf(t)))} ${writeScalar(t, x, String(inner))} }`;
-        return this.#delimited(f, body);
+        return this.#message(
+          f,
+          `if (${implicitSet(t, x)}) { ${tagAndScalar(tagOf(1, wireTypeOf(t)), t, x, String(inner))} }`,
+        );
       }
-      return this.#delimited(f, `${this.#unit(f)}.enc(${x}, w);`);
+      return this.#message(f, `${SYNC} ${this.#unit(f)}.enc(${x}, w); ${LOAD}`);
     }
     const t = f.fieldKind === "enum" ? ScalarType.INT32 : f.scalar!;
-    return `${writeTag(tagOf(no, wireTypeOf(t)))} ${writeScalar(t, x, String(f))}`;
+    return tagAndScalar(tagOf(f.number, wireTypeOf(t)), t, x, String(f));
   }
 
-  /** Wrap `body` (which writes a message body) as a length-delimited or group-encoded field. */
-  #delimited(f: DescField, body: string): string {
+  /** A message-typed field whose content `body` writes: length-delimited, or as a group. */
+  #message(f: DescField, body: string): string {
     if (isDelimited(f)) {
       return `${writeTag(tagOf(f.number, WT_SGROUP))} ${body} ${writeTag(tagOf(f.number, WT_EGROUP))}`;
     }
-    return `${writeTag(tagOf(f.number, WT_LEN))} { const h = W.fork(w); ${body} W.join(w, h); }`;
+    return lengthDelimited(tagOf(f.number, WT_LEN), body);
   }
 
   #unit(f: DescField): string {
@@ -212,21 +264,21 @@ class EncoderGen {
   }
 
   #list(f: DescField & { fieldKind: "list" }): string {
-    const loop = "for (let i = 0; i < v.length; i++) { x = v[i];";
+    const loop = (body: string): string => `for (let i = 0; i < v.length; i++) { e = v[i]; ${body} }`;
     if (f.listKind === "message") {
-      return `${loop} ${this.#delimited(f, `${this.#unit(f)}.enc(x, w);`)} }`;
+      return loop(this.#message(f, `${SYNC} ${this.#unit(f)}.enc(e, w); ${LOAD}`));
     }
     const t = f.listKind === "enum" ? ScalarType.INT32 : f.scalar;
     const name = String(f);
-    if (!f.packed) {
-      return `${loop} ${writeTag(tagOf(f.number, wireTypeOf(t)))} ${writeScalar(t, "x", name)} }`;
-    }
-    const tag = writeTag(tagOf(f.number, WT_LEN));
+    if (!f.packed) return loop(tagAndScalar(tagOf(f.number, wireTypeOf(t)), t, "e", name));
+    const tag = tagOf(f.number, WT_LEN);
+    const { max, code } = scalarCode(t, "e", name);
     const width = fixedWidth(t);
     if (width > 0) {
-      return `${tag} W.u32(w, v.length * ${width}); ${loop} ${writeScalar(t, "x", name)} }`;
+      // Known length: prefix, then elements without capacity checks.
+      return `${ensure(`${tagSize(tag) + 5} + v.length * ${width}`)} ${tagBytes(tag)} n = v.length * ${width}; ${VARINT} ${loop(code)}`;
     }
-    return `${tag} h = W.fork(w); ${loop} ${writeScalar(t, "x", name)} } W.join(w, h);`;
+    return lengthDelimited(tag, loop(`${ensure(max)} ${code}`));
   }
 
   #map(f: DescField & { fieldKind: "map" }): string {
@@ -234,41 +286,37 @@ class EncoderGen {
     const keyT = f.mapKey;
     let key: string;
     switch (keyT) {
-      case ScalarType.STRING:
-        key = "x = k;";
-        break;
       case ScalarType.BOOL:
-        key = 'x = k === "true" ? true : k === "false" ? false : k;';
+        key = 'k = k === "true" ? true : k === "false" ? false : k;';
         break;
+      case ScalarType.STRING:
       case ScalarType.INT64:
       case ScalarType.UINT64:
       case ScalarType.SINT64:
       case ScalarType.FIXED64:
       case ScalarType.SFIXED64:
         // The 64-bit writers parse decimal strings.
-        key = "x = k;";
+        key = "";
         break;
       default:
-        key = "x = Number.parseInt(k); if (!Number.isFinite(x)) x = k;";
+        key = "n = Number.parseInt(k); if (Number.isFinite(n)) k = n;";
     }
-    const writeKey = `${key} ${writeTag(tagOf(1, wireTypeOf(keyT)))} ${writeScalar(keyT, "x", name)}`;
+    const writeKey = `${key} ${tagAndScalar(tagOf(1, wireTypeOf(keyT)), keyT, "k", name)}`;
     let writeVal: string;
     if (f.mapKind === "message") {
-      const u = this.#unit(f);
-      writeVal = `${writeTag(tagOf(2, WT_LEN))} { const h2 = W.fork(w); if (x != null) ${u}.enc(x, w); W.join(w, h2); }`;
+      writeVal = lengthDelimited(
+        tagOf(2, WT_LEN),
+        `if (e != null) { ${SYNC} ${this.#unit(f)}.enc(e, w); ${LOAD} }`,
+      );
     } else {
       const t = f.mapKind === "enum" ? ScalarType.INT32 : f.scalar;
-      writeVal = `${writeTag(tagOf(2, wireTypeOf(t)))} ${writeScalar(t, "x", name)}`;
+      writeVal = tagAndScalar(tagOf(2, wireTypeOf(t)), t, "e", name);
     }
     return `const ks = Object.keys(v);
 for (let i = 0; i < ks.length; i++) {
-  const k = ks[i];
-  ${writeTag(tagOf(f.number, WT_LEN))}
-  const h = W.fork(w);
-  ${writeKey}
-  x = v[k];
-  ${writeVal}
-  W.join(w, h);
+  let k = ks[i];
+  e = v[k];
+  ${lengthDelimited(tagOf(f.number, WT_LEN), `${writeKey} ${writeVal}`)}
 }`;
   }
 }

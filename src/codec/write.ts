@@ -26,61 +26,42 @@ export function u32(w: Writer, v: number): void {
   w.pos = p;
 }
 
-/** Signed 32-bit varint: negative values sign-extend to 10 bytes. */
-export function i32(w: Writer, v: number): void {
-  if (v >= 0) {
-    u32(w, v);
-    return;
-  }
-  w.ensure(10);
-  const b = w.buf;
-  let p = w.pos;
+// The "raw" writers below store at `b[p]` (capacity already ensured) and return the next position.
+
+/** Negative int32 as a sign-extended 10-byte varint. */
+export function neg32(b: Buffer, p: number, v: number): number {
   for (let i = 0; i < 9; i++) {
     b[p++] = (v & 0x7f) | 0x80;
     v >>= 7;
   }
   b[p++] = 1;
-  w.pos = p;
-}
-
-/** One byte. */
-export function byte(w: Writer, v: number): void {
-  w.ensure(1);
-  w.buf[w.pos++] = v;
-}
-
-/** Little-endian 32 bits. */
-export function fixed32(w: Writer, v: number): void {
-  w.ensure(4);
-  const b = w.buf;
-  const p = w.pos;
-  b[p] = v;
-  b[p + 1] = v >>> 8;
-  b[p + 2] = v >>> 16;
-  b[p + 3] = v >>> 24;
-  w.pos = p + 4;
+  return p;
 }
 
 const scratch = new DataView(new ArrayBuffer(8));
 
 /** Little-endian float32. */
-export function float32(w: Writer, v: number): void {
+export function f32(b: Buffer, p: number, v: number): number {
   scratch.setFloat32(0, v, true);
-  fixed32(w, scratch.getUint32(0, true));
+  return fixed32(b, p, scratch.getUint32(0, true));
 }
 
 /** Little-endian float64. */
-export function float64(w: Writer, v: number): void {
+export function f64(b: Buffer, p: number, v: number): number {
   scratch.setFloat64(0, v, true);
-  fixed32(w, scratch.getUint32(0, true));
-  fixed32(w, scratch.getUint32(4, true));
+  return fixed32(b, fixed32(b, p, scratch.getUint32(0, true)), scratch.getUint32(4, true));
+}
+
+function fixed32(b: Buffer, p: number, v: number): number {
+  b[p] = v;
+  b[p + 1] = v >>> 8;
+  b[p + 2] = v >>> 16;
+  b[p + 3] = v >>> 24;
+  return p + 4;
 }
 
 /** 64-bit varint from unsigned 32-bit halves. */
-export function varint64(w: Writer, lo: number, hi: number): void {
-  w.ensure(10);
-  const b = w.buf;
-  let p = w.pos;
+function varint64(b: Buffer, p: number, lo: number, hi: number): number {
   while (hi !== 0) {
     b[p++] = (lo & 0x7f) | 0x80;
     lo = ((lo >>> 7) | (hi << 25)) >>> 0;
@@ -91,7 +72,7 @@ export function varint64(w: Writer, lo: number, hi: number): void {
     lo >>>= 7;
   }
   b[p++] = lo;
-  w.pos = p;
+  return p;
 }
 
 // Halves produced by split64().
@@ -141,23 +122,28 @@ function split64Big(v: bigint, unsigned: boolean, field: string): void {
 }
 
 /** int64 / uint64 varint. */
-export function int64(w: Writer, v: unknown, unsigned: boolean, field: string): void {
+export function i64(b: Buffer, p: number, v: unknown, unsigned: boolean, field: string): number {
+  // Fast path: bigint (or number) within ±2^53.
+  const n = typeof v === "bigint" ? Number(v) : v;
+  if (typeof n === "number" && Number.isSafeInteger(n) && (n >= 0 || !unsigned)) {
+    if (n >= 0 && n <= 0xffffffff) return varint64(b, p, n, 0);
+    return varint64(b, p, n >>> 0, Math.floor(n / TWO32) >>> 0);
+  }
   split64(v, unsigned, field);
-  varint64(w, LO, HI);
+  return varint64(b, p, LO, HI);
 }
 
 /** sint64: zigzag varint. */
-export function sint64(w: Writer, v: unknown, field: string): void {
+export function s64(b: Buffer, p: number, v: unknown, field: string): number {
   split64(v, false, field);
   const s = HI >> 31;
-  varint64(w, ((LO << 1) ^ s) >>> 0, (((HI << 1) | (LO >>> 31)) ^ s) >>> 0);
+  return varint64(b, p, ((LO << 1) ^ s) >>> 0, (((HI << 1) | (LO >>> 31)) ^ s) >>> 0);
 }
 
 /** fixed64 / sfixed64: little-endian 64 bits. */
-export function fixed64(w: Writer, v: unknown, unsigned: boolean, field: string): void {
+export function x64(b: Buffer, p: number, v: unknown, unsigned: boolean, field: string): number {
   split64(v, unsigned, field);
-  fixed32(w, LO);
-  fixed32(w, HI);
+  return fixed32(b, fixed32(b, p, LO), HI);
 }
 
 /** Strings up to this many UTF-16 units are written with a JS loop when ASCII; longer ones natively. */
@@ -205,15 +191,10 @@ export function bytes(w: Writer, v: unknown, field: string): void {
   w.raw(a);
 }
 
-/** Start a length-delimited value: reserves one length byte; returns a handle for {@link join}. */
-export function fork(w: Writer): number {
-  w.ensure(1);
-  w.buf[w.pos] = 0;
-  // Relative to `start`: ensure() may move pending bytes to a new buffer.
-  return w.pos++ - w.start;
-}
-
-/** Finish a length-delimited value started with {@link fork}, widening its length prefix if needed. */
+/**
+ * Finish a length-delimited value whose one-byte length placeholder is at `w.start + handle`
+ * (relative to `start` because ensure() may move pending bytes), widening the prefix if needed.
+ */
 export function join(w: Writer, handle: number): void {
   let at = w.start + handle;
   const len = w.pos - at - 1;

@@ -92,6 +92,24 @@ export class Reader {
     return this.buf.subarray(p, p + len);
   }
 
+  /**
+   * Enter a length-delimited field: returns the current `end`, and narrows `end` to the
+   * field's end so nested decoding cannot run past it. Call {@link leave} afterwards.
+   */
+  enter(): number {
+    const len = this.uint32();
+    const outer = this.end;
+    if (len > outer - this.pos) throw new DecodeError("length-delimited field past end of data");
+    this.end = this.pos + len;
+    return outer;
+  }
+
+  /** Leave a field entered with {@link enter}: skip what was not read, restore `end`. */
+  leave(outer: number): void {
+    this.pos = this.end;
+    this.end = outer;
+  }
+
   /** Length-delimited UTF-8 string. */
   string(): string {
     const len = this.uint32();

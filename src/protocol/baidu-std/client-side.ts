@@ -6,7 +6,7 @@ import type { Connection } from "../../transport/connection.js";
 import { crc32cUpdate, maskCrc } from "../checksum.js";
 import { compressTypeName } from "../compress.js";
 import { beginFrame, finishHeader, HEADER_SIZE } from "./frame.js";
-import { decodeRpcMeta, encodeRpcMeta, type RpcMeta } from "./meta.js";
+import { decodeRpcMeta, encodeRpcMeta, RpcMeta } from "./meta.js";
 import { readBody, writeBody } from "./payload.js";
 import { checksumMatches } from "./server-side.js";
 
@@ -43,6 +43,9 @@ export function packRequest(conn: Connection, call: ClientCall): void {
   if (attachment.length > 0) conn.writeExternal(attachment);
 }
 
+/** Reused for every response; nothing of it is kept past processResponse. */
+const scratch = new RpcMeta();
+
 /** Handle a response frame on a client connection. */
 export function processResponse(buf: Buffer, off: number, len: number, conn: Connection): void {
   const metaSize = buf.readUInt32BE(off + 8);
@@ -51,7 +54,7 @@ export function processResponse(buf: Buffer, off: number, len: number, conn: Con
   const end = off + len;
   let meta: RpcMeta;
   try {
-    meta = decodeRpcMeta(buf, metaStart, start);
+    meta = decodeRpcMeta(buf, metaStart, start, scratch);
   } catch (err) {
     const text = `Fail to parse response meta from ${conn.remoteSide}`;
     log.warn(text, err);

@@ -44,26 +44,66 @@ export class RpcMeta {
 }
 
 const reader = new Reader(new Uint8Array(0));
-const subReader = new Reader(new Uint8Array(0));
 
-/** Decode an RpcMeta from `buf[start, end)`; throws DecodeError on malformed input. */
-export function decodeRpcMeta(buf: Uint8Array, start: number, end: number): RpcMeta {
+/** Reset every field of `m` to its default. */
+function clear(m: RpcMeta): void {
+  m.hasRequest = false;
+  m.hasResponse = false;
+  m.serviceName = "";
+  m.methodName = "";
+  m.logId = undefined;
+  m.traceId = undefined;
+  m.spanId = undefined;
+  m.parentSpanId = undefined;
+  m.requestId = undefined;
+  m.timeoutMs = undefined;
+  m.errorCode = 0;
+  m.errorText = "";
+  m.compressType = 0;
+  m.correlationId = 0;
+  m.attachmentSize = 0;
+  m.authenticationData = undefined;
+  m.streamSettings = undefined;
+  m.userFields = undefined;
+  m.contentType = 0;
+  m.checksumType = 0;
+  m.checksumValue = undefined;
+  m.checksumWithAttachment = false;
+}
+
+/**
+ * Decode an RpcMeta from `buf[start, end)`; throws DecodeError on malformed input.
+ * With `into`, that object is reset and filled (hot paths reuse one); byte fields are
+ * views into `buf`.
+ */
+export function decodeRpcMeta(buf: Uint8Array, start: number, end: number, into?: RpcMeta): RpcMeta {
   const r = reader.reset(buf, start, end);
-  const m = new RpcMeta();
+  let m: RpcMeta;
+  if (into === undefined) m = new RpcMeta();
+  else {
+    m = into;
+    clear(m);
+  }
   while (r.pos < r.end) {
     const tag = r.uint32();
     const wt = tag & 7;
     switch (tag >>> 3) {
-      case 1:
+      case 1: {
         if (wt !== 2) throw new DecodeError("RpcMeta.request: wrong wire type");
         m.hasRequest = true;
-        decodeRequestMeta(r.bytes(), m);
+        const outer = r.enter();
+        decodeRequestMeta(r, m);
+        r.leave(outer);
         break;
-      case 2:
+      }
+      case 2: {
         if (wt !== 2) throw new DecodeError("RpcMeta.response: wrong wire type");
         m.hasResponse = true;
-        decodeResponseMeta(r.bytes(), m);
+        const outer = r.enter();
+        decodeResponseMeta(r, m);
+        r.leave(outer);
         break;
+      }
       case 3:
         m.compressType = wt === 0 ? r.int32() : skip(r, wt);
         break;
@@ -73,6 +113,7 @@ export function decodeRpcMeta(buf: Uint8Array, start: number, end: number): RpcM
         break;
       case 5:
         m.attachmentSize = wt === 0 ? r.int32() : skip(r, wt);
+        if (m.attachmentSize < 0) throw new DecodeError("negative attachment_size");
         break;
       case 7:
         if (wt === 2) m.authenticationData = r.bytes();
@@ -114,8 +155,7 @@ function skip(r: Reader, wt: number): number {
   return 0;
 }
 
-function decodeRequestMeta(b: Uint8Array, m: RpcMeta): void {
-  const r = subReader.reset(b, 0, b.length);
+function decodeRequestMeta(r: Reader, m: RpcMeta): void {
   while (r.pos < r.end) {
     const tag = r.uint32();
     const wt = tag & 7;
@@ -132,8 +172,7 @@ function decodeRequestMeta(b: Uint8Array, m: RpcMeta): void {
   }
 }
 
-function decodeResponseMeta(b: Uint8Array, m: RpcMeta): void {
-  const r = subReader.reset(b, 0, b.length);
+function decodeResponseMeta(r: Reader, m: RpcMeta): void {
   while (r.pos < r.end) {
     const tag = r.uint32();
     const wt = tag & 7;
@@ -156,7 +195,8 @@ function decodeMapEntry(b: Uint8Array, out: Record<string, string>): void {
     else if (wt === 2 && f === 2) v = r.string();
     else r.skip(wt);
   }
-  out[k] = v;
+  // defineProperty: a key like "__proto__" becomes a plain own property.
+  Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
 }
 
 /** Decode a `brpc.StreamSettings` message. */

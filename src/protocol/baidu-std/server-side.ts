@@ -9,7 +9,7 @@ import type { Connection } from "../../transport/connection.js";
 import { crc32cUpdate, maskCrc, unmaskCrc } from "../checksum.js";
 import { compressTypeName } from "../compress.js";
 import { beginFrame, finishHeader, HEADER_SIZE } from "./frame.js";
-import { decodeRpcMeta, encodeRpcMeta, type RpcMeta } from "./meta.js";
+import { decodeRpcMeta, encodeRpcMeta, RpcMeta } from "./meta.js";
 import { type BodyType, rawBytes, readBody, writeBody } from "./payload.js";
 
 const PROTOCOL = "baidu_std";
@@ -21,15 +21,20 @@ interface AuthState {
   context: AuthContext | undefined;
 }
 
+/** Reused for every request: everything needed later is copied out synchronously. */
+const scratch = new RpcMeta();
+
 /** Handle one request frame on a server connection. */
 export function processRequest(buf: Buffer, off: number, len: number, conn: Connection): void {
   const server = conn.state.server as Server;
   const metaSize = buf.readUInt32BE(off + 8);
   const metaStart = off + HEADER_SIZE;
   const payloadStart = metaStart + metaSize;
+  // The first request of an authenticated connection may wait for an async verifier: own meta.
+  const verify = server.options.auth?.verifyCredential !== undefined && conn.state.auth === undefined;
   let meta: RpcMeta;
   try {
-    meta = decodeRpcMeta(buf, metaStart, payloadStart);
+    meta = decodeRpcMeta(buf, metaStart, payloadStart, verify ? undefined : scratch);
     if (!meta.hasRequest) throw new Error("no request meta");
   } catch (err) {
     const text = `Fail to parse RpcMeta from ${conn.remoteSide}`;
@@ -37,8 +42,7 @@ export function processRequest(buf: Buffer, off: number, len: number, conn: Conn
     conn.fail(ErrorCode.EREQUEST, text);
     return;
   }
-  const auth = server.options.auth;
-  if (auth?.verifyCredential !== undefined && conn.state.auth === undefined) {
+  if (verify) {
     verifyFirst(server, conn, meta, buf, payloadStart, off + len);
     return;
   }
