@@ -43,7 +43,9 @@ async function loadProtobufjs(): Promise<((name: string) => PbjsType) | undefine
   try {
     const name = "protobufjs";
     const pb = (await import(name)).default as {
-      Root: new () => { loadSync(files: string[], opts: { keepCase: boolean }): { lookupType(n: string): PbjsType } };
+      Root: new () => {
+        loadSync(files: string[], opts: { keepCase: boolean }): { lookupType(n: string): PbjsType };
+      };
     };
     const root = new pb.Root().loadSync(
       [
@@ -115,13 +117,29 @@ const pbjs = await loadProtobufjs();
 const text = "The quick brown fox jumps over the lazy dog. ".repeat(30);
 const rows = [
   bench("EchoRequest", EchoRequestSchema, { message: "hello world 0123" }, pbjs),
-  bench("EchoRequest 1 KiB text", EchoRequestSchema, { message: text.slice(0, 1024).padEnd(1024, "x") }, pbjs),
+  bench(
+    "EchoRequest 1 KiB text",
+    EchoRequestSchema,
+    { message: text.slice(0, 1024).padEnd(1024, "x") },
+    pbjs,
+  ),
   bench(
     "Composite (nested, map, oneof)",
     CompositeSchema,
     {
-      inner: { name: "inner", id: 7, children: [{ name: "a", id: 1 }, { name: "b", id: 2 }] },
-      inners: [{ name: "x", id: 1 }, { name: "y", id: 2 }, { name: "z", id: 3 }],
+      inner: {
+        name: "inner",
+        id: 7,
+        children: [
+          { name: "a", id: 1 },
+          { name: "b", id: 2 },
+        ],
+      },
+      inners: [
+        { name: "x", id: 1 },
+        { name: "y", id: 2 },
+        { name: "z", id: 3 },
+      ],
       mStr: { alpha: "one", beta: "two", gamma: "three" },
       mMsg: { 1: { name: "m1" }, 2: { name: "m2" } },
       choice: { case: "cString", value: "selected" },

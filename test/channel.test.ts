@@ -194,6 +194,25 @@ describe("failures, timeouts and retries", () => {
     await server.stop(0);
   });
 
+  it("resolves host names (host:port)", async () => {
+    const server = await startEchoServer();
+    const ch = new Channel(`localhost:${server.port}`, { maxRetry: 0 });
+    const cntl = new Controller();
+    assert.equal(
+      (await ch.client(EchoService).echo({ message: "dns" }, { controller: cntl })).message,
+      "dns",
+    );
+    assert.match(cntl.remoteSide, /:\d+$/);
+    ch.close();
+    await server.stop(0);
+  });
+
+  it("rejects malformed addresses with a clear error", () => {
+    assert.throws(() => new Channel("no-port"), /bad address "no-port"/);
+    assert.throws(() => new Channel("127.0.0.1:99999"), /port out of range/);
+    assert.throws(() => new Channel("127.0.0.1:0"), /port 0/);
+  });
+
   it("a closed channel fails calls with EINVAL", async () => {
     const ch = new Channel("127.0.0.1:1", {});
     ch.close();

@@ -12,6 +12,7 @@ import { Channel, ErrorCode, RpcError, type Server } from "../src/index.js";
 import { timers } from "../src/io/timers.js";
 import { Writer } from "../src/io/writer.js";
 import { decodeRpcMeta, encodeMethodPrefix, encodeRpcMeta } from "../src/protocol/baidu-std/meta.js";
+import { crc32cUpdate, maskCrc } from "../src/protocol/checksum.js";
 import { splitFrames } from "./helpers/captures.js";
 import { startServerProcess } from "./helpers/child.js";
 import { RawClient } from "./helpers/net.js";
@@ -173,6 +174,34 @@ describe("a peer sending bad bytes", () => {
     c.socket.end();
     assert.ok(await eventually(() => server.connections.size <= 1));
     await stillServes();
+  });
+
+  it("a request whose CRC32C does not match gets EREQUEST", async () => {
+    const c = await RawClient.connect(server.port);
+    const w = new Writer();
+    w.pos = 12;
+    const body = toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: "sum" }));
+    const ck = encodeRpcMeta(
+      w,
+      { methodPrefix: encodeMethodPrefix("example.EchoService", "Echo") },
+      undefined,
+      { compressType: 0, correlationId: 5, attachmentSize: 0, contentType: 0, checksumType: 1 },
+    );
+    const metaSize = w.pos - 12;
+    w.u32beAt(ck, maskCrc(crc32cUpdate(0, body)) ^ 1); // one bit off
+    w.raw(body);
+    const frame = Buffer.from(w.buf.subarray(0, w.pos));
+    frame.write("PRPC", 0, "latin1");
+    frame.writeUInt32BE(w.pos - 12, 4);
+    frame.writeUInt32BE(metaSize, 8);
+    c.write(frame);
+    c.write(requestFrame({ id: 6, message: "plain" }));
+    assert.ok(await c.waitFor(() => safeFrames(c.received).length === 2));
+    const metas = safeFrames(c.received).map((f) => decodeRpcMeta(f.meta, 0, f.meta.length));
+    assert.equal(metas.find((m) => m.correlationId === 5)?.errorCode, ErrorCode.EREQUEST);
+    assert.match(metas.find((m) => m.correlationId === 5)?.errorText ?? "", /checksum/);
+    assert.equal(metas.find((m) => m.correlationId === 6)?.errorCode, 0);
+    c.close();
   });
 
   it("an undecodable body gets EREQUEST and the connection keeps working", async () => {
