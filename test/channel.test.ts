@@ -213,6 +213,28 @@ describe("failures, timeouts and retries", () => {
     assert.throws(() => new Channel("127.0.0.1:0"), /port 0/);
   });
 
+  it("bad call options reject with EINVAL instead of throwing", async () => {
+    const ch = new Channel("127.0.0.1:1", { maxRetry: 0 });
+    const echo = ch.client(EchoService);
+    const e1 = await failure(echo.echo({ message: "x" }, { logId: 1.5 }));
+    assert.equal(e1.code, ErrorCode.EINVAL);
+    const e2 = await failure(echo.echo({ message: "x" }, { compressType: "lzma" }));
+    assert.equal(e2.code, ErrorCode.EINVAL);
+    assert.match(e2.text, /unknown compressor "lzma"/);
+    ch.close();
+  });
+
+  it("a request missing required fields fails before it is sent", async () => {
+    const server = await startEchoServer();
+    const ch = new Channel(server.address, { maxRetry: 0 });
+    const e = await failure(ch.client(EchoService).echo({} as { message: string }));
+    assert.equal(e.code, ErrorCode.EREQUEST);
+    assert.equal(e.text, "[E1003]Missing required fields in request: message");
+    assert.equal((await ch.client(EchoService).echo({ message: "ok" })).message, "ok");
+    ch.close();
+    await server.stop(0);
+  });
+
   it("a closed channel fails calls with EINVAL", async () => {
     const ch = new Channel("127.0.0.1:1", {});
     ch.close();
@@ -327,6 +349,21 @@ describe("authentication", () => {
     assert.equal((await failure(anon.client(EchoService).echo({ message: "x" }))).code, ErrorCode.ERPCAUTH);
     ch.close();
     anon.close();
+    await server.stop(0);
+  });
+
+  it("a first call that cannot be serialized does not lose the credential", async () => {
+    const server = new Server({ auth });
+    server.addService(EchoService, peerService);
+    await server.start("127.0.0.1:0");
+    const ch = new Channel(server.address, { auth, maxRetry: 0 });
+    const echo = ch.client(EchoService);
+    // Connect first, then make the first request on the connection fail to serialize.
+    await ch.source.acquire(1000);
+    const bad = await failure(echo.echo({} as { message: string }));
+    assert.equal(bad.code, ErrorCode.EREQUEST);
+    assert.equal((await echo.echo({ message: "authed" })).message, "authed");
+    ch.close();
     await server.stop(0);
   });
 

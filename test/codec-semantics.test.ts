@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
 import {
   create,
@@ -234,6 +235,17 @@ describe("codec: proto3 and editions", () => {
     assert.equal(decBoth(ScalarsSchema, bytes("4a03efbfbd")).fString, "\ufffd");
   });
 
+  it("round-trips strings of every length around the fast-path limits", () => {
+    for (let n = 0; n <= 140; n++) {
+      for (const s of ["a".repeat(n), "é".repeat(n), `${"b".repeat(n)}€`, `\u{1F600}${"c".repeat(n)}`]) {
+        const m = create(ScalarsSchema, { fString: s, rString: [s, s] });
+        const b = toBinary(ScalarsSchema, m);
+        assert.equal(hex(enc(ScalarsSchema, m)), hex(b));
+        assert.equal(decBoth(ScalarsSchema, b).fString, s);
+      }
+    }
+  });
+
   it("encodes lone surrogates as U+FFFD, as toBinary does", () => {
     for (const s of ["a\ud800", "\udc00b", `${"x".repeat(40)}\ud800`, "😀", "é".repeat(100)]) {
       const m = create(ScalarsSchema, { fString: s });
@@ -367,5 +379,52 @@ describe("codec: buffers and limits", () => {
       else assertSame(ours, theirs);
     }
     assert.throws(() => dec(CompositeSchema, nested(5000)), Error);
+  });
+});
+
+describe("codec: without code generation", () => {
+  it("falls back to @bufbuild and interprets missingRequired", () => {
+    const url = (p: string): string => JSON.stringify(new URL(p, import.meta.url).href);
+    const script = `
+      import { create, toBinary } from "@bufbuild/protobuf";
+      import { codecOf, fallbackReason } from ${url("../src/codec/index.js")};
+      import { Writer } from ${url("../src/io/writer.js")};
+      import { RequiredSchema } from ${url("./gen/codec_p2_pb.js")};
+      const c = codecOf(RequiredSchema);
+      const ok = { name: "n", count: 1n, kind: 1 };
+      const w = new Writer();
+      c.encode({ ...ok, items: [{ id: 1 }] }, w);
+      const b = w.take();
+      const same = Buffer.from(toBinary(RequiredSchema, create(RequiredSchema, { ...ok, items: [{ id: 1 }] }))).equals(b);
+      console.log(JSON.stringify({
+        fallback: fallbackReason(RequiredSchema),
+        same,
+        decoded: c.decode(b, 0, b.length).items.length,
+        missing: [{}, { ...ok, sub: { item: {} } }, { ...ok, sub: { name: "s", item: {} } }, { ...ok, items: [{ id: 1 }, {}] },
+          { ...ok, byKey: { k: {} } }, { ...ok, pick: { case: "picked", value: {} } }, ok].map((m) => c.missingRequired(m) ?? null),
+      }));`;
+    const out = execFileSync(
+      process.execPath,
+      ["--disallow-code-generation-from-strings", "--input-type=module", "-e", script],
+      { cwd: new URL("../..", import.meta.url), encoding: "utf8" },
+    );
+    const r = JSON.parse(out) as {
+      fallback: string;
+      same: boolean;
+      decoded: number;
+      missing: (string | null)[];
+    };
+    assert.match(r.fallback, /compilation failed/);
+    assert.ok(r.same);
+    assert.equal(r.decoded, 1);
+    assert.deepEqual(r.missing, [
+      "name",
+      "sub.name",
+      "sub.item.id",
+      "items[1].id",
+      "by_key[k].id",
+      "picked.id",
+      null,
+    ]);
   });
 });

@@ -7,6 +7,9 @@ import { Writer } from "../src/io/writer.js";
 import { arbInit, assertSame, testSchemas } from "./codec-helpers.js";
 
 const schemas = testSchemas();
+/** Scale the number of generated cases with CODEC_FC_SCALE (default 1). */
+const scale = Number(process.env.CODEC_FC_SCALE ?? 1);
+const runs = (n: number): number => Math.max(1, Math.round(n * scale));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 /** Encode with our codec into a writer that already holds pending and handed-out bytes. */
@@ -65,7 +68,7 @@ describe("codec: differential against @bufbuild/protobuf", () => {
           assert.equal(hex(ourEncode(schema, m, chunk)), expected);
           assert.equal(hex(ourEncode(schema, init, chunk)), expected);
         }),
-        { numRuns: 150 },
+        { numRuns: runs(150) },
       );
     });
 
@@ -81,7 +84,41 @@ describe("codec: differential against @bufbuild/protobuf", () => {
           // Re-encoding what we decoded gives what @bufbuild writes for its own result.
           assert.equal(hex(ourEncode(schema, ours)), hex(toBinary(schema, ref)));
         }),
-        { numRuns: 150 },
+        { numRuns: runs(150) },
+      );
+    });
+
+    it(`${schema.typeName}: missingRequired is set exactly when toBinary and encode throw`, {
+      timeout: 120_000,
+    }, () => {
+      fc.assert(
+        fc.property(arbInit(schema, 3, { requiredSet: false }), (init) => {
+          const m = create(schema, init);
+          const missing = codec.missingRequired(m);
+          assert.equal(codec.missingRequired(init), missing);
+          const threw = (fn: () => unknown): boolean => {
+            try {
+              fn();
+              return false;
+            } catch (e) {
+              assert.ok(e instanceof Error);
+              return true;
+            }
+          };
+          assert.equal(
+            threw(() => toBinary(schema, m)),
+            missing !== undefined,
+          );
+          assert.equal(
+            threw(() => ourEncode(schema, m)),
+            missing !== undefined,
+          );
+          assert.equal(
+            threw(() => ourEncode(schema, init)),
+            missing !== undefined,
+          );
+        }),
+        { numRuns: runs(100) },
       );
     });
 
@@ -91,7 +128,7 @@ describe("codec: differential against @bufbuild/protobuf", () => {
       const valid = arb.map((init) => toBinary(schema, create(schema, init)));
       fc.assert(
         fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => assertDecodesLikeBufbuild(schema, bytes)),
-        { numRuns: 200 },
+        { numRuns: runs(200) },
       );
       fc.assert(
         fc.property(
@@ -109,12 +146,12 @@ describe("codec: differential against @bufbuild/protobuf", () => {
             assertDecodesLikeBufbuild(schema, Uint8Array.from(b));
           },
         ),
-        { numRuns: 200 },
+        { numRuns: runs(200) },
       );
       fc.assert(
         fc.property(arbWireRecords(schema), (bytes) => assertDecodesLikeBufbuild(schema, bytes)),
         {
-          numRuns: 200,
+          numRuns: runs(200),
         },
       );
     });

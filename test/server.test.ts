@@ -72,7 +72,7 @@ describe("routing and brpc's errors", () => {
     await rejectsWith(
       ch.callRaw("example.EchoService", "Echo", Buffer.from([0x0a, 0x7f, 1, 2])),
       ErrorCode.EREQUEST,
-      /Fail to parse request message, CompressType=none, request_size=4$/,
+      /Fail to parse request=example.EchoRequest, ContentType=pb, CompressType=none, ChecksumType=none, request_size=4$/,
     );
     // A request missing the required `message` field is rejected like brpc does.
     await rejectsWith(ch.callRaw("example.EchoService", "Echo", Buffer.alloc(0)), ErrorCode.EREQUEST);
@@ -250,6 +250,23 @@ describe("limits", () => {
     await server.stop(0);
   });
 
+  it("maxConcurrency naming an unknown method is rejected", () => {
+    const s = new Server();
+    assert.throws(
+      () => s.addService(EchoService, {}, { maxConcurrency: { Nope: 1 } }),
+      /has no method "Nope"/,
+    );
+  });
+
+  it("idle timeout spares connections with requests in flight", async () => {
+    const server = await startEchoServer({ idleTimeoutSec: 1 });
+    const ch = new Channel(server.address, { maxRetry: 0, timeoutMs: 5000 });
+    const res = await ch.client(EchoService).echo({ message: "slow", sleepMs: 2500 });
+    assert.equal(res.message, "slow");
+    ch.close();
+    await server.stop(0);
+  });
+
   it("idle connections are closed after idleTimeoutSec", async () => {
     const server = await startEchoServer({ idleTimeoutSec: 1 });
     const raw = await RawClient.connect(server.port);
@@ -304,9 +321,17 @@ describe("lifecycle", () => {
     ch.close();
   });
 
-  it("stop() gives up on handlers that outlive the grace period", async () => {
-    const server = new Server();
-    server.addService(EchoService, { echo: () => new Promise(() => {}) });
+  it("stop() gives up on handlers that outlive the grace period; a restart starts from zero", async () => {
+    let release: (() => void) | undefined;
+    const server = new Server({ maxConcurrency: 1 });
+    server.addService(EchoService, {
+      echo: (req) =>
+        req.message === "never"
+          ? new Promise((resolve) => {
+              release = () => resolve({ message: "late" });
+            })
+          : { message: req.message },
+    });
     await server.start("127.0.0.1:0");
     const ch = new Channel(server.address, { maxRetry: 0, timeoutMs: 5000 });
     const p = settle(ch.client(EchoService).echo({ message: "never" }));
@@ -315,6 +340,15 @@ describe("lifecycle", () => {
     const r = await p;
     assert.equal(r.ok, false);
     ch.close();
+    await server.start("127.0.0.1:0");
+    assert.equal(server.concurrency, 0);
+    release?.(); // the abandoned handler finishing late must not corrupt the count
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(server.concurrency, 0);
+    const ch2 = new Channel(server.address, { maxRetry: 0 });
+    assert.equal((await ch2.client(EchoService).echo({ message: "fresh" })).message, "fresh");
+    ch2.close();
+    await server.stop(0);
   });
 
   it("can be restarted after stop()", async () => {

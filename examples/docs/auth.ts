@@ -5,7 +5,6 @@
  *   npx tsc -p . && node dist/examples/docs/auth.js
  */
 import assert from "node:assert/strict";
-import { EchoService } from "../gen/peer_pb.js";
 import {
   type AuthContext,
   type Authenticator,
@@ -14,6 +13,7 @@ import {
   RpcError,
   Server,
 } from "../../src/index.js";
+import { EchoService } from "../gen/peer_pb.js";
 
 const tokens = new Map([["token-alice", "alice"]]);
 let verifications = 0;

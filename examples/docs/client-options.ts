@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { EchoService } from "../gen/peer_pb.js";
 import { Channel, Controller, ErrorCode, RpcError, Server } from "../../src/index.js";
+import { EchoService } from "../gen/peer_pb.js";
 
 // A server that reports what each request carried.
 let attempts = 0;
@@ -97,7 +97,9 @@ assert.equal(cntl.retriedCount, 0); // ERPCTIMEDOUT is never retried
 
 // deliverTimeoutMs puts the remaining time in the request meta: the server sees a deadline.
 const timed = new Channel(server.address, { timeoutMs: 800, deliverTimeoutMs: true });
-console.log(`deliverTimeoutMs: server saw ${(await timed.client(EchoService).echo({ message: "t" })).message}`);
+console.log(
+  `deliverTimeoutMs: server saw ${(await timed.client(EchoService).echo({ message: "t" })).message}`,
+);
 timed.close();
 
 // --- retries --------------------------------------------------------------

@@ -4,7 +4,6 @@
  *   npx tsc -p . && node dist/examples/docs/errors.js
  */
 import assert from "node:assert/strict";
-import { EchoService } from "../gen/peer_pb.js";
 import {
   Channel,
   describeError,
@@ -14,6 +13,7 @@ import {
   RpcError,
   Server,
 } from "../../src/index.js";
+import { EchoService } from "../gen/peer_pb.js";
 
 // The table.
 console.log(`ERPCTIMEDOUT = ${ErrorCode.ERPCTIMEDOUT}, name ${errorName(1008)}: ${describeError(1008)}`);
@@ -49,7 +49,9 @@ for (const hideAddressInErrors of [false, true]) {
   });
   await server.start("127.0.0.1:0");
   const ch = new Channel(server.address, { maxRetry: 0 });
-  console.log(`hideAddressInErrors=${hideAddressInErrors}: ${await textOf(ch.client(EchoService).echo({ message: "x" }))}`);
+  console.log(
+    `hideAddressInErrors=${hideAddressInErrors}: ${await textOf(ch.client(EchoService).echo({ message: "x" }))}`,
+  );
   ch.close();
   await server.stop();
 }

@@ -8,9 +8,9 @@
 import assert from "node:assert/strict";
 import { connect, createServer, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { Channel, type LogLevel, RpcError, Server, setLogSink } from "../../src/index.js";
 import { EchoService } from "../gen/peer_pb.js";
 import { peerService } from "../interop/peer-service.js";
-import { Channel, type LogLevel, RpcError, Server, setLogSink } from "../../src/index.js";
 
 // Count what brpc-ts logs instead of printing it.
 const logged: string[] = [];
@@ -96,7 +96,10 @@ watcher.addService(EchoService, {
 });
 await watcher.start("127.0.0.1:0");
 const leaving = new Channel(watcher.address, { maxRetry: 0 });
-const call = leaving.client(EchoService).echo({ message: "x" }).catch(() => {});
+const call = leaving
+  .client(EchoService)
+  .echo({ message: "x" })
+  .catch(() => {});
 await sleep(50);
 leaving.close();
 await call;

@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { EchoRequestSchema, EchoService } from "../gen/peer_pb.js";
 // In an application: import { ... } from "brpc-ts";
 import {
   Channel,
@@ -21,6 +20,7 @@ import {
   type ServerContext,
   type ServiceImpl,
 } from "../../src/index.js";
+import { EchoRequestSchema, EchoService } from "../gen/peer_pb.js";
 
 // Handlers are keyed by the method's local name ("echo") or proto name ("Echo").
 // `Missing` has no handler: calling it fails with EINTERNAL, like brpc's generated base class.
@@ -114,7 +114,10 @@ console.log("routing errors:");
 const body = toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: "x" }));
 await expectError(channel.callRaw("NoSuchService", "Echo", body), ErrorCode.ENOSERVICE);
 await expectError(channel.callRaw("example.EchoService", "NoSuchMethod", body), ErrorCode.ENOMETHOD);
-await expectError(channel.callRaw("example.EchoService", "Echo", Buffer.from([0x0a, 0x7f])), ErrorCode.EREQUEST);
+await expectError(
+  channel.callRaw("example.EchoService", "Echo", Buffer.from([0x0a, 0x7f])),
+  ErrorCode.EREQUEST,
+);
 
 console.log("raw service:");
 const reversed = await channel.callRaw("demo.BytesService", "Reverse", Buffer.from("abc"));
@@ -137,7 +140,9 @@ console.log("unix socket:");
 const dir = mkdtempSync(join(tmpdir(), "brpc-ts-doc-"));
 await server.start(`unix:${join(dir, "echo.sock")}`); // a stopped server can start again
 const uds = new Channel(server.address, { maxRetry: 0 });
-console.log(`  ${server.address} -> "${(await uds.client(EchoService).echo({ message: "over uds" })).message}"`);
+console.log(
+  `  ${server.address} -> "${(await uds.client(EchoService).echo({ message: "over uds" })).message}"`,
+);
 uds.close();
 await server.stop(); // also removes the socket file
 rmSync(dir, { recursive: true, force: true });

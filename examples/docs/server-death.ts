@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { EchoService } from "../gen/peer_pb.js";
 import { Channel, ErrorCode, RpcError } from "../../src/index.js";
+import { EchoService } from "../gen/peer_pb.js";
 
 const serverScript = fileURLToPath(new URL("../interop/server.js", import.meta.url));
 
@@ -54,7 +54,10 @@ first.child.removeAllListeners("exit");
 first.child.kill("SIGKILL");
 await Promise.all(calls);
 console.log(`after kill -9: ${[...codes].map(([c, n]) => `${n} x ${c}`).join(", ")}`);
-assert.ok(settled.every((n) => n === 1), "every call settled exactly once");
+assert.ok(
+  settled.every((n) => n === 1),
+  "every call settled exactly once",
+);
 for (const name of codes.keys()) assert.ok(["EEOF", "ECONNRESET", "EFAILEDSOCKET"].includes(name));
 
 // Nothing listens now: the next call tries to connect and is refused.

@@ -6,9 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
+import { Channel, RpcError, Server } from "../../src/index.js";
 import { EchoService } from "../gen/peer_pb.js";
 import { peerService } from "../interop/peer-service.js";
-import { Channel, RpcError, Server } from "../../src/index.js";
 
 /** The code and text a call fails with ("ok" if it succeeds). */
 async function outcome(p: Promise<unknown>): Promise<string> {

@@ -10,6 +10,7 @@ import type { Connection, PendingCall } from "../transport/connection.js";
 import type { CallOptions, ChannelCore } from "./channel-core.js";
 import type { Controller } from "./controller.js";
 import type { ClientMethod } from "./method.js";
+import { RequestError } from "./request-error.js";
 
 const EMPTY = Buffer.alloc(0);
 let nextCorrelationId = 1;
@@ -76,7 +77,7 @@ export class ClientCall implements PendingCall {
     this.attachment = att === undefined ? EMPTY : typeof att === "string" ? Buffer.from(att, "utf8") : att;
     const ct = opts?.compressType ?? cntl?.requestCompressType;
     this.compressType = ct === undefined ? co.compressType : compressTypeOf(ct);
-    this.checksum = opts?.checksum ?? co.checksum;
+    this.checksum = opts?.checksum ?? cntl?.requestChecksum ?? co.checksum;
     this.userFields = opts?.userFields ?? cntl?.requestUserFields;
     this.contentType = co.contentType;
     this.remoteSide = channel.address;
@@ -113,7 +114,9 @@ export class ClientCall implements PendingCall {
       this.sendOn(conn);
       return;
     }
-    this.channel.source.acquire().then(
+    const left = this.remainingMs();
+    const connectTimeout = this.channel.options.connectTimeoutMs;
+    this.channel.source.acquire(left === undefined ? connectTimeout : Math.min(connectTimeout, left)).then(
       (c) => this.sendOn(c),
       (err: unknown) => {
         const e = RpcError.from(err, ErrorCode.EFAILEDSOCKET);
@@ -157,13 +160,15 @@ export class ClientCall implements PendingCall {
       this.channel.protocol.packRequest!(conn, this);
     } catch (err) {
       w.rewind(mark);
+      // The credential was not sent: the next request on this connection carries it.
+      if (this.credential !== undefined) conn.state.credential = this.credential;
       this.conn = undefined;
       this.channel.source.release(conn, true);
-      this.fail(
-        ErrorCode.EREQUEST,
-        `Fail to serialize request: ${err instanceof Error ? err.message : String(err)}`,
-        false,
-      );
+      const text =
+        err instanceof RequestError
+          ? err.message
+          : `Fail to serialize request: ${err instanceof Error ? err.message : String(err)}`;
+      this.fail(ErrorCode.EREQUEST, text, false);
       return;
     }
     conn.pending.set(id, this);

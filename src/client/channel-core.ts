@@ -23,8 +23,8 @@ export interface ChannelOptions {
   compressType?: number | string;
   /** Send a CRC32C checksum with requests (default false). */
   checksum?: boolean;
-  /** Body encoding: "pb" (default), "json" (brpc json2pb names) or "proto-json". */
-  contentType?: "pb" | "json" | "proto-json";
+  /** Body encoding: "pb" (default), "json" (brpc json2pb names) or "proto-json"; or `ContentType` numbers 0-2. */
+  contentType?: "pb" | "json" | "proto-json" | 0 | 1 | 2;
   /** Generates the credential sent on the first request of each connection. */
   auth?: Authenticator;
   /** Largest response frame accepted (default 64 MiB). */
@@ -70,8 +70,11 @@ export interface CallOptions {
 export interface ConnectionSource {
   /** A connection usable right now without waiting, if any. */
   ready(): Connection | undefined;
-  /** A connection, connecting if needed; rejects with an RpcError (ECONNREFUSED, ETIMEDOUT ...). */
-  acquire(): Promise<Connection>;
+  /**
+   * A connection, connecting if needed within `connectTimeoutMs`; rejects with an
+   * RpcError (ECONNREFUSED, ETIMEDOUT ...).
+   */
+  acquire(connectTimeoutMs: number): Promise<Connection>;
   /** The call is done with `conn`; `responded` says whether a whole response came back on it. */
   release(conn: Connection, responded: boolean): void;
   /** Close every connection. */

@@ -10,6 +10,7 @@ import type {
   MessageShape,
 } from "@bufbuild/protobuf";
 import { ErrorCode, RETRYABLE_BY_DEFAULT } from "../errors/errno.js";
+import { RpcError } from "../errors/rpc-error.js";
 import { registerBuiltins } from "../global.js";
 import { ContentType } from "../protocol/baidu-std/payload.js";
 import { compressTypeOf } from "../protocol/compress.js";
@@ -39,11 +40,14 @@ export type Client<S extends DescService> = {
     : never;
 };
 
-const contentTypes = {
+const contentTypes: Record<string, number> = {
   pb: ContentType.PB,
   json: ContentType.JSON,
   "proto-json": ContentType.PROTO_JSON,
-} as const;
+  "0": ContentType.PB,
+  "1": ContentType.JSON,
+  "2": ContentType.PROTO_JSON,
+};
 
 /** A channel to one server. */
 export class Channel implements ChannelCore {
@@ -68,14 +72,15 @@ export class Channel implements ChannelCore {
       throw new TypeError(`protocol "${protocol.name}" cannot be used by a Channel`);
     }
     this.protocol = protocol;
-    const ct = options.contentType ?? "pb";
-    if (!(ct in contentTypes)) throw new TypeError(`unknown contentType "${ct}"`);
+    const ct = String(options.contentType ?? "pb");
+    if (contentTypes[ct] === undefined)
+      throw new TypeError(`unknown contentType "${ct}" (use pb, json or proto-json)`);
     this.options = {
       timeoutMs: options.timeoutMs ?? 500,
       maxRetry: options.maxRetry ?? 3,
       compressType: compressTypeOf(options.compressType),
       checksum: options.checksum ?? false,
-      contentType: contentTypes[ct],
+      contentType: contentTypes[ct] as number,
       connectTimeoutMs: options.connectTimeoutMs ?? 200,
       maxBodySize: options.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
       maxUnwrittenBytes: options.maxUnwrittenBytes ?? DEFAULT_MAX_UNWRITTEN_BYTES,
@@ -90,10 +95,10 @@ export class Channel implements ChannelCore {
     };
     this.source = createConnectionSource(
       options.connectionType ?? "single",
-      (owner) =>
+      (owner, timeoutMs) =>
         openConnection({
           endpoint: this.endpoint,
-          timeoutMs: this.options.connectTimeoutMs,
+          timeoutMs,
           owner,
           protocol,
           options: connOptions,
@@ -140,7 +145,14 @@ export class Channel implements ChannelCore {
   }
 
   #call(method: ClientMethod, request: unknown, opts: CallOptions | undefined): Promise<unknown> {
-    const call = new ClientCall(this, method, request, opts);
+    let call: ClientCall;
+    try {
+      call = new ClientCall(this, method, request, opts);
+    } catch (err) {
+      // Bad call options (a logId that is not an integer, an unknown compressor ...).
+      const text = `[E${ErrorCode.EINVAL}]Invalid call options: ${err instanceof Error ? err.message : String(err)}`;
+      return Promise.reject(new RpcError(ErrorCode.EINVAL, text));
+    }
     if (this.#closed) call.fail(ErrorCode.EINVAL, "Channel is closed", false);
     else if (!call.done) call.issue();
     return call.promise;

@@ -4,7 +4,7 @@ import type { Connection, ConnectionOwner } from "../transport/connection.js";
 import type { ConnectionSource, ConnectionType } from "./channel-core.js";
 
 /** Opens a new connection owned by the given owner. */
-export type Opener = (owner: ConnectionOwner) => Promise<Connection>;
+export type Opener = (owner: ConnectionOwner, connectTimeoutMs: number) => Promise<Connection>;
 
 /** One connection shared by every call (brpc "single"); reconnects lazily after a failure. */
 class SingleSource implements ConnectionSource, ConnectionOwner {
@@ -21,10 +21,10 @@ class SingleSource implements ConnectionSource, ConnectionOwner {
     return this.#conn;
   }
 
-  acquire(): Promise<Connection> {
+  acquire(connectTimeoutMs: number): Promise<Connection> {
     if (this.#conn !== undefined) return Promise.resolve(this.#conn);
     if (this.#connecting === undefined) {
-      const p = this.#open(this).then(
+      const p = this.#open(this, connectTimeoutMs).then(
         (c) => {
           this.#connecting = undefined;
           if (this.#closed) {
@@ -74,8 +74,8 @@ class PooledSource implements ConnectionSource, ConnectionOwner {
     return this.#idle.pop();
   }
 
-  acquire(): Promise<Connection> {
-    return this.#open(this).then((c) => {
+  acquire(connectTimeoutMs: number): Promise<Connection> {
+    return this.#open(this, connectTimeoutMs).then((c) => {
       this.#all.add(c);
       if (this.#closed) c.close();
       return c;
@@ -117,8 +117,8 @@ class ShortSource implements ConnectionSource, ConnectionOwner {
     return undefined;
   }
 
-  acquire(): Promise<Connection> {
-    return this.#open(this).then((c) => {
+  acquire(connectTimeoutMs: number): Promise<Connection> {
+    return this.#open(this, connectTimeoutMs).then((c) => {
       this.#all.add(c);
       return c;
     });

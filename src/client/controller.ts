@@ -19,6 +19,8 @@ export class Controller {
   requestCompressType: number | string | undefined = undefined;
   /** user_fields sent with the request. */
   requestUserFields: Record<string, string> | undefined = undefined;
+  /** Send a CRC32C checksum with the request (brpc `set_request_checksum_type`). */
+  requestChecksum: boolean | undefined = undefined;
 
   // ---- results ----
   /** 0 on success, else the brpc error code. */

@@ -36,7 +36,7 @@ export function compileEncoder(desc: DescMessage, unitOf: (d: DescMessage) => Un
     );
   }
   // b/p cache w.buf/w.pos; they are written back (SYNC) around calls that use `w`.
-  body.push("let v, e, n, b = w.buf, p = w.pos;");
+  body.push("let v, e, n, q, b = w.buf, p = w.pos;");
   for (const f of fields) body.push(gen.field(f));
   body.push("w.pos = p;", "v = m.$unknown;", "if (v != null) W.unknown(w, v);");
   return refs.build<EncodeFn>(
@@ -52,11 +52,6 @@ function ensure(n: number | string): string {
   return `if (p + ${n} > b.length) { w.pos = p; w.ensure(${n}); ${LOAD} }`;
 }
 
-/** Byte size of a tag. */
-function tagSize(tag: number): number {
-  return tag < 0x80 ? 1 : tag < 0x4000 ? 2 : tag < 0x200000 ? 3 : tag < 0x10000000 ? 4 : 5;
-}
-
 /** Code storing the (constant) tag bytes; capacity ensured. */
 function tagBytes(tag: number): string {
   const out: string[] = [];
@@ -70,7 +65,7 @@ function tagBytes(tag: number): string {
 
 /** Code writing a tag, with its own capacity check. */
 function writeTag(tag: number): string {
-  return `${ensure(tagSize(tag))} ${tagBytes(tag)}`;
+  return `${ensure(W.varintSize(tag))} ${tagBytes(tag)}`;
 }
 
 /** Code storing uint32 `n` as a varint (clobbers `n`). */
@@ -126,13 +121,21 @@ function scalarCode(t: ScalarType, x: string, name: string): { max: number; code
 /** Code writing tag and scalar `x`, with capacity checks. */
 function tagAndScalar(tag: number, t: ScalarType, x: string, name: string): string {
   const { max, code } = scalarCode(t, x, name);
-  return `${ensure(tagSize(tag) + max)} ${tagBytes(tag)} ${code}`;
+  return `${ensure(W.varintSize(tag) + max)} ${tagBytes(tag)} ${code}`;
 }
 
-/** Code writing a tag and a length-delimited value whose content `body` writes through `w` or b/p. */
-function lengthDelimited(tag: number, body: string): string {
+/**
+ * Code writing a tag and a length-delimited value whose content `body` writes, through
+ * b/p or, if `synced`, through `w` (leaving `w.pos` current).
+ */
+function lengthDelimited(tag: number, body: string, synced = false): string {
   // One placeholder length byte; W.join widens it if the content needs more.
-  return `${ensure(tagSize(tag) + 1)} ${tagBytes(tag)} { const h = p - w.start; b[p++] = 0; ${body} ${SYNC} W.join(w, h); ${LOAD} }`;
+  return `${ensure(W.varintSize(tag) + 1)} ${tagBytes(tag)} { const h = p - w.start; b[p++] = 0; ${body} ${synced ? "" : SYNC} W.join(w, h); ${LOAD} }`;
+}
+
+/** Code encoding message `x` through unit `u`, leaving `w.pos` current (an absent message is empty, as in toBinary). */
+function encodeChild(u: string, x: string): string {
+  return `${SYNC} if (${x} != null) ${u}.enc(${x}, w);`;
 }
 
 /** Byte width of a packed element of fixed size, 0 for varints. */
@@ -245,18 +248,18 @@ class EncoderGen {
           `if (${implicitSet(t, x)}) { ${tagAndScalar(tagOf(1, wireTypeOf(t)), t, x, String(inner))} }`,
         );
       }
-      return this.#message(f, `${SYNC} ${this.#unit(f)}.enc(${x}, w); ${LOAD}`);
+      return this.#message(f, encodeChild(this.#unit(f), x), true);
     }
     const t = f.fieldKind === "enum" ? ScalarType.INT32 : f.scalar!;
     return tagAndScalar(tagOf(f.number, wireTypeOf(t)), t, x, String(f));
   }
 
-  /** A message-typed field whose content `body` writes: length-delimited, or as a group. */
-  #message(f: DescField, body: string): string {
+  /** A message-typed field whose content `body` writes (through `w` if `synced`): length-delimited, or as a group. */
+  #message(f: DescField, body: string, synced = false): string {
     if (isDelimited(f)) {
-      return `${writeTag(tagOf(f.number, WT_SGROUP))} ${body} ${writeTag(tagOf(f.number, WT_EGROUP))}`;
+      return `${writeTag(tagOf(f.number, WT_SGROUP))} ${body} ${synced ? LOAD : ""} ${writeTag(tagOf(f.number, WT_EGROUP))}`;
     }
-    return lengthDelimited(tagOf(f.number, WT_LEN), body);
+    return lengthDelimited(tagOf(f.number, WT_LEN), body, synced);
   }
 
   #unit(f: DescField): string {
@@ -266,7 +269,7 @@ class EncoderGen {
   #list(f: DescField & { fieldKind: "list" }): string {
     const loop = (body: string): string => `for (let i = 0; i < v.length; i++) { e = v[i]; ${body} }`;
     if (f.listKind === "message") {
-      return loop(this.#message(f, `${SYNC} ${this.#unit(f)}.enc(e, w); ${LOAD}`));
+      return loop(this.#message(f, encodeChild(this.#unit(f), "e"), true));
     }
     const t = f.listKind === "enum" ? ScalarType.INT32 : f.scalar;
     const name = String(f);
@@ -276,7 +279,7 @@ class EncoderGen {
     const width = fixedWidth(t);
     if (width > 0) {
       // Known length: prefix, then elements without capacity checks.
-      return `${ensure(`${tagSize(tag) + 5} + v.length * ${width}`)} ${tagBytes(tag)} n = v.length * ${width}; ${VARINT} ${loop(code)}`;
+      return `${ensure(`${W.varintSize(tag) + 5} + v.length * ${width}`)} ${tagBytes(tag)} n = v.length * ${width}; ${VARINT} ${loop(code)}`;
     }
     return lengthDelimited(tag, loop(`${ensure(max)} ${code}`));
   }
@@ -287,7 +290,7 @@ class EncoderGen {
     let key: string;
     switch (keyT) {
       case ScalarType.BOOL:
-        key = 'k = k === "true" ? true : k === "false" ? false : k;';
+        key = 'q = k === "true" ? true : k === "false" ? false : k;';
         break;
       case ScalarType.STRING:
       case ScalarType.INT64:
@@ -296,25 +299,22 @@ class EncoderGen {
       case ScalarType.FIXED64:
       case ScalarType.SFIXED64:
         // The 64-bit writers parse decimal strings.
-        key = "";
+        key = "q = k;";
         break;
       default:
-        key = "n = Number.parseInt(k); if (Number.isFinite(n)) k = n;";
+        key = "n = Number.parseInt(k); q = Number.isFinite(n) ? n : k;";
     }
-    const writeKey = `${key} ${tagAndScalar(tagOf(1, wireTypeOf(keyT)), keyT, "k", name)}`;
+    const writeKey = `${key} ${tagAndScalar(tagOf(1, wireTypeOf(keyT)), keyT, "q", name)}`;
     let writeVal: string;
     if (f.mapKind === "message") {
-      writeVal = lengthDelimited(
-        tagOf(2, WT_LEN),
-        `if (e != null) { ${SYNC} ${this.#unit(f)}.enc(e, w); ${LOAD} }`,
-      );
+      writeVal = lengthDelimited(tagOf(2, WT_LEN), encodeChild(this.#unit(f), "e"), true);
     } else {
       const t = f.mapKind === "enum" ? ScalarType.INT32 : f.scalar;
       writeVal = tagAndScalar(tagOf(2, wireTypeOf(t)), t, "e", name);
     }
-    return `const ks = Object.keys(v);
-for (let i = 0; i < ks.length; i++) {
-  let k = ks[i];
+    // for-in with an own-property test: Object.keys' order, without allocating the key array.
+    return `for (const k in v) {
+  if (!hop.call(v, k)) continue;
   e = v[k];
   ${lengthDelimited(tagOf(f.number, WT_LEN), `${writeKey} ${writeVal}`)}
 }`;

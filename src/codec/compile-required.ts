@@ -66,6 +66,50 @@ export function compileRequired(desc: DescMessage, unitOf: (d: DescMessage) => U
   );
 }
 
+/** Interpreted equivalent of {@link compileRequired}, for when code generation is disallowed. */
+export function walkRequired(desc: DescMessage, unitOf: (d: DescMessage) => Unit): RequiredFn {
+  if (!needsCheck(desc)) return none;
+  const proto = createShape(desc).proto;
+  const isSet = (m: Record<string, unknown>, f: DescField, v: unknown): boolean =>
+    v != null && (proto === undefined || !Object.hasOwn(proto, f.localName) || Object.hasOwn(m, f.localName));
+  const fields = desc.fields.map((f) => ({
+    f,
+    u: f.message !== undefined && !usesJsonLocal(f) && needsCheck(f.message) ? unitOf(f.message) : undefined,
+  }));
+  return (msg) => {
+    const m = msg as Record<string, unknown>;
+    for (const { f, u } of fields) {
+      const sub = (v: unknown, path: string): string | undefined => {
+        const r = u?.req(v);
+        return r === undefined ? undefined : `${path}.${r}`;
+      };
+      let r: string | undefined;
+      if (f.oneof !== undefined) {
+        const o = m[f.oneof.localName] as { case?: string; value?: unknown } | undefined;
+        if (o?.case === f.localName && o.value != null) r = sub(o.value, f.name);
+      } else {
+        const v = m[f.localName];
+        if (f.presence === PRESENCE_REQUIRED && !isSet(m, f, v)) return f.name;
+        if (v != null && u !== undefined) {
+          if (f.fieldKind === "message") r = sub(v, f.name);
+          else if (f.fieldKind === "list") {
+            const list = v as unknown[];
+            for (let i = 0; i < list.length && r === undefined; i++) r = sub(list[i], `${f.name}[${i}]`);
+          } else if (f.fieldKind === "map") {
+            const map = v as Record<string, unknown>;
+            for (const k of Object.keys(map)) {
+              if (map[k] != null) r = sub(map[k], `${f.name}[${k}]`);
+              if (r !== undefined) break;
+            }
+          }
+        }
+      }
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  };
+}
+
 const memo = new WeakMap<DescMessage, boolean>();
 
 /** Does `desc`, or any message reachable through its fields, have a required field? */

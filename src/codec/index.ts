@@ -10,6 +10,11 @@ import { type DescMessage, fromBinary } from "@bufbuild/protobuf";
 import type { Writer } from "../io/writer.js";
 import { unitOf } from "./unit.js";
 
+/**
+ * Binary codec of one message type. `encode` writes exactly what `toBinary` writes;
+ * `decode` returns what `fromBinary` returns. Both throw an Error on invalid input; an
+ * `encode` that throws may have appended bytes, so rewind the writer to its previous `pos`.
+ */
 export interface MessageCodec<T = unknown> {
   /** Append the binary encoding of `msg` to `w`. `msg` is a message created by @bufbuild `create()`, one returned by `decode`, or a plain init-shape object as accepted by `create(schema, init)` (missing fields = unset; nested messages may be plain objects too). */
   encode(msg: unknown, w: Writer): void;

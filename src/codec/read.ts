@@ -140,7 +140,7 @@ export function float64(buf: Uint8Array, pos: number): number {
 }
 
 /** Strings up to this many bytes are decoded in JS when ASCII; longer ones natively. */
-export const SHORT_STRING = 16;
+export const SHORT_STRING = 24;
 
 // Unrolled `String.fromCharCode(b[s], ..., b[s+n-1])` per length, null if not ASCII:
 // ~2x faster than a native call for short strings.
@@ -152,7 +152,12 @@ const shortAscii = ((): ((b: Uint8Array, s: number, n: number) => string | null)
     src += `case ${n}: { ${loads} if ((${c.join(" | ")}) & 128) return null; return f(${c.join(", ")}); }\n`;
   }
   src += "}\nreturn null;";
-  return new Function("f", `return function shortAscii(b, s, n) {\n${src}\n}`)(String.fromCharCode);
+  try {
+    return new Function("f", `return function shortAscii(b, s, n) {\n${src}\n}`)(String.fromCharCode);
+  } catch {
+    // Code generation disallowed: never take the fast path.
+    return () => null;
+  }
 })();
 
 const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number, end: number) => string;

@@ -5,8 +5,8 @@ import { create, type DescMessage, fromBinary, toBinary } from "@bufbuild/protob
 import type { Writer } from "../io/writer.js";
 import { compileDecoder } from "./compile-decoder.js";
 import { compileEncoder } from "./compile-encoder.js";
-import { compileRequired } from "./compile-required.js";
-import { fallbackReason } from "./desc-info.js";
+import { compileRequired, walkRequired } from "./compile-required.js";
+import { fallbackReason, RECURSION_LIMIT } from "./desc-info.js";
 
 /** Appends the fields of `msg` (no tag, no length prefix) to `w`. */
 export type EncodeFn = (msg: unknown, w: Writer) => void;
@@ -44,13 +44,25 @@ export function unitOf(desc: DescMessage): Unit {
     units.set(desc, u);
     u.fallback = fallbackReason(desc);
     if (u.fallback === undefined) {
-      u.enc = compileEncoder(desc, unitOf);
-      u.dec = compileDecoder(desc, unitOf);
-    } else {
-      u.enc = (msg, w) => w.raw(toBinary(desc, create(desc, msg as never)));
-      u.dec = (buf, pos, end) => fromBinary(desc, buf.subarray(pos, end));
+      try {
+        u.enc = compileEncoder(desc, unitOf);
+        u.dec = compileDecoder(desc, unitOf);
+      } catch (e) {
+        // E.g. code generation disallowed (--disallow-code-generation-from-strings).
+        u.fallback = `compilation failed: ${String(e)}`;
+      }
     }
-    u.req = compileRequired(desc, unitOf);
+    if (u.fallback !== undefined) {
+      u.enc = (msg, w) => w.raw(toBinary(desc, create(desc, msg as never)));
+      // Nested in a compiled parent: the remaining recursion budget carries over.
+      u.dec = (buf, pos, end, depth) =>
+        fromBinary(desc, buf.subarray(pos, end), { recursionLimit: RECURSION_LIMIT + 1 - depth });
+    }
+    try {
+      u.req = compileRequired(desc, unitOf);
+    } catch {
+      u.req = walkRequired(desc, unitOf);
+    }
   }
   return u;
 }

@@ -5,6 +5,11 @@ export const ChecksumType = { NONE: 0, CRC32C: 1 } as const;
 
 const MASK_DELTA = 0xa282ead8;
 
+/** brpc's `ChecksumTypeToCStr`. */
+export function checksumTypeName(type: number): string {
+  return type === 0 ? "none" : type === 1 ? "crc32c" : "unknown";
+}
+
 /** CRC32C of `data`, continuing from `crc` (0 to start). */
 export function crc32cUpdate(crc: number, data: Uint8Array): number {
   if (data.length === 0) return crc;

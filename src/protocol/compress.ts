@@ -30,6 +30,9 @@ const byType: (Compressor | undefined)[] = [];
 
 /** Register a compressor under its name and wire number. */
 export function registerCompressor(c: Compressor): void {
+  if (byType[c.type] !== undefined) {
+    throw new Error(`compress type ${c.type} is already registered as "${byType[c.type]?.name}"`);
+  }
   compressors.register(c.name, c);
   byType[c.type] = c;
 }

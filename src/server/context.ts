@@ -54,6 +54,8 @@ export class ServerContext {
   authContext: AuthContext | undefined = undefined;
   /** @internal protocol-private data (e.g. the baidu_std correlation id). */
   protocolData: unknown = undefined;
+  /** @internal server generation when admitted; -1 when not counted. */
+  generation = -1;
 
   #errorCode = 0;
   #errorText = "";

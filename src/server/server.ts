@@ -64,8 +64,9 @@ export class Server implements ConnectionOwner {
   #protocols: readonly Protocol[] = [];
   #idleTimer: NodeJS.Timeout | undefined;
   #drained: (() => void) | undefined;
-  /** Requests being processed now (all methods). */
-  concurrency = 0;
+  #concurrency = 0;
+  /** Bumped by stop(): requests admitted before it no longer count once it gave up on them. */
+  #generation = 0;
 
   constructor(options: ServerOptions = {}) {
     registerBuiltins();
@@ -88,6 +89,11 @@ export class Server implements ConnectionOwner {
    */
   addService<S extends DescService>(desc: S, impl: ServiceImpl<S>, opts: AddServiceOptions = {}): this {
     this.#checkIdle("addService");
+    for (const k of Object.keys(opts.maxConcurrency ?? {})) {
+      if (!desc.methods.some((m) => m.name === k || m.localName === k)) {
+        throw new TypeError(`maxConcurrency: ${desc.typeName} has no method "${k}"`);
+      }
+    }
     const svc = this.#registry.addTyped(desc, impl as Record<string, unknown>);
     for (const m of svc.methods.values()) {
       m.maxConcurrency =
@@ -115,6 +121,11 @@ export class Server implements ConnectionOwner {
     if (m === undefined) throw new Error(`no method ${fullMethodName} on this server`);
     m.maxConcurrency = max;
     return this;
+  }
+
+  /** Requests being processed now (all methods). */
+  get concurrency(): number {
+    return this.#concurrency;
   }
 
   /** The registered services. @internal */
@@ -186,7 +197,7 @@ export class Server implements ConnectionOwner {
     this.#state = "stopping";
     const net = this.#net;
     const closed = new Promise<void>((resolve) => (net ? net.close(() => resolve()) : resolve()));
-    if (this.concurrency > 0 && graceMs > 0) {
+    if (this.#concurrency > 0 && graceMs > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, graceMs);
         this.#drained = () => {
@@ -198,6 +209,10 @@ export class Server implements ConnectionOwner {
     }
     // Let responses written in this tick reach the sockets before closing.
     await new Promise<void>((resolve) => setImmediate(resolve));
+    // Handlers still running are abandoned: a restarted server starts from zero.
+    this.#generation++;
+    this.#concurrency = 0;
+    for (const svc of this.#registry.services()) for (const m of svc.methods.values()) m.concurrency = 0;
     for (const c of [...this.#connections]) c.close();
     await closed;
     if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer);
@@ -235,7 +250,7 @@ export class Server implements ConnectionOwner {
   #reapIdle(ms: number): void {
     const deadline = performance.now() - ms;
     for (const c of this.#connections) {
-      if (c.lastActive < deadline && c.unwrittenBytes === 0) {
+      if (c.lastActive < deadline && c.unwrittenBytes === 0 && c.inflight === 0) {
         log.debug(`closing idle connection from ${c.remoteSide}`);
         c.close();
       }
@@ -250,24 +265,31 @@ export class Server implements ConnectionOwner {
   }
 
   /**
-   * @internal Admission and routing, in brpc's order: ELOGOFF, EOVERCROWDED, server
-   * ELIMIT, ENOSERVICE (short names), ENOMETHOD, method ELIMIT. On success the call is
-   * counted until {@link endCall}; on failure `ctx` is failed and nothing is counted.
+   * @internal First admission step, in brpc's order: ELOGOFF, then the server's
+   * max_concurrency (ELIMIT). On success the request is counted until {@link endCall};
+   * every admitted request must end with exactly one endCall.
    */
-  beginCall(ctx: ServerContext, serviceName: string, methodName: string): MethodEntry | undefined {
+  admit(ctx: ServerContext): boolean {
     if (this.#state !== "running") {
       ctx.setFailed(ErrorCode.ELOGOFF, "Server is stopping");
-      return undefined;
-    }
-    if (ctx.connection.overcrowded) {
-      ctx.setFailed(ErrorCode.EOVERCROWDED, `Connection to ${ctx.remoteSide} is overcrowded`);
-      return undefined;
+      return false;
     }
     const max = this.options.maxConcurrency;
-    if (max > 0 && this.concurrency >= max) {
+    if (max > 0 && this.#concurrency >= max) {
       ctx.setFailed(ErrorCode.ELIMIT, `Reached server's max_concurrency=${max}`);
-      return undefined;
+      return false;
     }
+    ctx.generation = this.#generation;
+    this.#concurrency++;
+    ctx.connection.inflight++;
+    return true;
+  }
+
+  /**
+   * @internal Routing of an admitted request, in brpc's order: ENOSERVICE (short names
+   * only), ENOMETHOD, EOVERCROWDED, the method's max concurrency (ELIMIT).
+   */
+  route(ctx: ServerContext, serviceName: string, methodName: string): MethodEntry | undefined {
     let svc = this.#registry.byFullName(serviceName);
     if (svc === undefined && !serviceName.includes(".")) {
       svc = this.#registry.byShortName(serviceName);
@@ -281,6 +303,10 @@ export class Server implements ConnectionOwner {
       ctx.setFailed(ErrorCode.ENOMETHOD, `Fail to find method=${serviceName}/${methodName}`);
       return undefined;
     }
+    if (ctx.connection.overcrowded) {
+      ctx.setFailed(ErrorCode.EOVERCROWDED, `Connection to ${ctx.remoteSide} is overcrowded`);
+      return undefined;
+    }
     if (method.maxConcurrency > 0 && method.concurrency >= method.maxConcurrency) {
       ctx.setFailed(
         ErrorCode.ELIMIT,
@@ -289,20 +315,22 @@ export class Server implements ConnectionOwner {
       return undefined;
     }
     ctx.method = method;
-    this.concurrency++;
     method.concurrency++;
     return method;
   }
 
-  /** @internal The call admitted by {@link beginCall} is over (response sent or dropped). */
+  /** @internal An admitted request is over (response sent or dropped). Idempotent. */
   endCall(ctx: ServerContext): void {
-    const m = ctx.method;
-    if (m === undefined) return;
-    ctx.method = undefined;
+    if (ctx.generation < 0) return;
+    const current = ctx.generation === this.#generation;
+    ctx.generation = -1;
     ctx.finish();
-    m.concurrency--;
-    this.concurrency--;
-    if (this.concurrency === 0 && this.#drained !== undefined) this.#drained();
+    ctx.connection.inflight--;
+    const m = ctx.method;
+    if (!current) return; // abandoned by stop(): already uncounted
+    if (m !== undefined) m.concurrency--;
+    this.#concurrency--;
+    if (this.#concurrency === 0 && this.#drained !== undefined) this.#drained();
   }
 
   /**

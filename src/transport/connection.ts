@@ -84,6 +84,8 @@ export class Connection {
   errorText = "";
   /** Protocol-private state, keyed by protocol name (e.g. auth state). */
   readonly state: Record<string, unknown> = {};
+  /** [Server] Requests admitted on this connection and not answered yet. */
+  inflight = 0;
   /** [Client] Calls waiting for a response, by correlation id. */
   readonly pending = new Map<number, PendingCall>();
 
@@ -337,18 +339,19 @@ export class Connection {
   }
 
   #onParseError(code: number, buf: Buffer, off: number, end: number): void {
+    // brpc fails such connections with EINVAL ("Close <socket>: <reason>").
     if (code === ParseError.TOO_BIG) {
-      const text = `A frame from ${this.remoteSide} is larger than max_body_size=${this.options.maxBodySize}`;
+      const text = `Close ${this.remoteSide}: a frame is larger than max_body_size=${this.options.maxBodySize}`;
       log.error(text);
-      this.fail(ErrorCode.EREQUEST, text);
+      this.fail(ErrorCode.EINVAL, text);
       return;
     }
     const head = buf.subarray(off, Math.min(end, off + 16)).toString("hex");
     const text =
       code === ParseError.TRY_OTHERS
-        ? `Unknown protocol from ${this.remoteSide} (first bytes ${head})`
-        : `Malformed ${this.#current?.name ?? "input"} from ${this.remoteSide} (first bytes ${head})`;
+        ? `Close ${this.remoteSide} due to unknown message (first bytes ${head})`
+        : `Close ${this.remoteSide}: malformed ${this.#current?.name ?? "input"} (first bytes ${head})`;
     log.warn(text);
-    this.fail(ErrorCode.EREQUEST, text);
+    this.fail(ErrorCode.EINVAL, text);
   }
 }

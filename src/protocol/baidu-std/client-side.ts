@@ -1,17 +1,23 @@
 /** baidu_std on the client: requests out, responses in (brpc's PackRpcRequest / ProcessRpcResponse). */
 import type { ClientCall } from "../../client/call.js";
+import { RequestError } from "../../client/request-error.js";
 import { ErrorCode } from "../../errors/errno.js";
 import { log } from "../../log.js";
 import type { Connection } from "../../transport/connection.js";
-import { crc32cUpdate, maskCrc } from "../checksum.js";
+import { checksumTypeName, crc32cUpdate, maskCrc } from "../checksum.js";
 import { compressTypeName } from "../compress.js";
 import { beginFrame, finishHeader, HEADER_SIZE } from "./frame.js";
 import { decodeRpcMeta, encodeRpcMeta, RpcMeta } from "./meta.js";
-import { readBody, writeBody } from "./payload.js";
+import { bodyTypeName, contentTypeName, readBody, writeBody } from "./payload.js";
 import { checksumMatches } from "./server-side.js";
 
 /** Encode the request frame of `call` into `conn.writer`. */
 export function packRequest(conn: Connection, call: ClientCall): void {
+  const codec = call.method.input.codec;
+  if (codec !== undefined && call.contentType === 0) {
+    const missing = codec.missingRequired(call.request);
+    if (missing !== undefined) throw new RequestError(`Missing required fields in request: ${missing}`);
+  }
   const w = conn.writer;
   const at = beginFrame(w);
   const metaStart = w.mark();
@@ -84,26 +90,21 @@ export function processResponse(buf: Buffer, off: number, len: number, conn: Con
     return;
   }
   const msgEnd = end - meta.attachmentSize;
-  if (meta.checksumType === 1 && !checksumMatches(meta, buf, start, msgEnd, end)) {
-    call.fail(ErrorCode.ERESPONSE, "Fail to verify checksum of response", false, true);
-    return;
-  }
+  const t = call.method.output;
   let res: unknown;
   try {
-    res = readBody(
-      buf,
-      start,
-      msgEnd,
-      call.method.output,
-      meta.contentType,
-      meta.compressType,
-      conn.options.maxBodySize,
-    );
+    if (meta.checksumType !== 0 && !checksumMatches(meta, buf, start, msgEnd, end)) {
+      throw new Error("checksum mismatch");
+    }
+    res = readBody(buf, start, msgEnd, t, meta.contentType, meta.compressType, conn.options.maxBodySize);
   } catch (err) {
     log.debug(`bad response of ${call.method.fullName} from ${conn.remoteSide}`, err);
+    // brpc reports undecodable responses as EREQUEST, with this text.
     call.fail(
-      ErrorCode.ERESPONSE,
-      `Fail to parse response message, CompressType=${compressTypeName(meta.compressType)}, response_size=${payloadLen}`,
+      ErrorCode.EREQUEST,
+      `Fail to parse response=${bodyTypeName(t, "response")}, ContentType=${contentTypeName(meta.contentType)}, ` +
+        `CompressType=${compressTypeName(meta.compressType)}, ChecksumType=${checksumTypeName(meta.checksumType)}, ` +
+        `request_size=${payloadLen}`,
       false,
       true,
     );

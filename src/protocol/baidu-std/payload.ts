@@ -10,10 +10,20 @@ import { compressorOf, compressTypeName } from "../compress.js";
 /** brpc's ContentType values (`RpcMeta.content_type`). */
 export const ContentType = { PB: 0, JSON: 1, PROTO_JSON: 2, PROTO_TEXT: 3 } as const;
 
+/** brpc's `ContentTypeToCStr`. */
+export function contentTypeName(ct: number): string {
+  return ["pb", "json", "proto-json", "proto-text"][ct] ?? "unknown";
+}
+
 /** How to turn a message into bytes and back; `undefined` codec = raw bytes. */
 export interface BodyType {
   readonly desc: DescMessage | undefined;
   readonly codec: MessageCodec | undefined;
+}
+
+/** Message type name for error texts ("brpc.SerializedRequest"-like for raw bodies). */
+export function bodyTypeName(t: BodyType, side: "request" | "response"): string {
+  return t.desc?.typeName ?? (side === "request" ? "brpc.SerializedRequest" : "brpc.SerializedResponse");
 }
 
 const EMPTY = Buffer.alloc(0);

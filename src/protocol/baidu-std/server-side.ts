@@ -6,11 +6,11 @@ import type { ServerContext } from "../../server/context.js";
 import type { Server } from "../../server/server.js";
 import type { MethodEntry } from "../../server/service-registry.js";
 import type { Connection } from "../../transport/connection.js";
-import { crc32cUpdate, maskCrc, unmaskCrc } from "../checksum.js";
+import { checksumTypeName, crc32cUpdate, maskCrc, unmaskCrc } from "../checksum.js";
 import { compressTypeName } from "../compress.js";
 import { beginFrame, finishHeader, HEADER_SIZE } from "./frame.js";
 import { decodeRpcMeta, encodeRpcMeta, RpcMeta } from "./meta.js";
-import { type BodyType, rawBytes, readBody, writeBody } from "./payload.js";
+import { type BodyType, bodyTypeName, contentTypeName, rawBytes, readBody, writeBody } from "./payload.js";
 
 const PROTOCOL = "baidu_std";
 const EMPTY = Buffer.alloc(0);
@@ -133,6 +133,11 @@ function handleRequest(
   ctx.requestUserFields = meta.userFields;
   ctx.authContext = (conn.state.auth as AuthState | undefined)?.context;
 
+  // brpc's order: ELOGOFF, server ELIMIT, attachment_size, routing, EOVERCROWDED, method ELIMIT.
+  if (!server.admit(ctx)) {
+    sendResponse(ctx, undefined);
+    return;
+  }
   const payloadLen = end - start;
   if (meta.attachmentSize > payloadLen) {
     ctx.setFailed(
@@ -142,34 +147,27 @@ function handleRequest(
     sendResponse(ctx, undefined);
     return;
   }
-  const method = server.beginCall(ctx, meta.serviceName, meta.methodName);
+  const method = server.route(ctx, meta.serviceName, meta.methodName);
   if (method === undefined) {
     sendResponse(ctx, undefined);
     return;
   }
   const msgEnd = end - meta.attachmentSize;
   if (meta.attachmentSize > 0) ctx.requestAttachment = buf.subarray(msgEnd, end);
-  if (meta.checksumType === 1 && !checksumMatches(meta, buf, start, msgEnd, end)) {
-    ctx.setFailed(ErrorCode.EREQUEST, "Fail to verify checksum of request");
-    sendResponse(ctx, undefined);
-    return;
-  }
+  const t = inputType(method);
   let req: unknown;
   try {
-    req = readBody(
-      buf,
-      start,
-      msgEnd,
-      inputType(method),
-      meta.contentType,
-      meta.compressType,
-      server.options.maxBodySize,
-    );
+    if (meta.checksumType !== 0 && !checksumMatches(meta, buf, start, msgEnd, end)) {
+      throw new Error("checksum mismatch");
+    }
+    req = readBody(buf, start, msgEnd, t, meta.contentType, meta.compressType, server.options.maxBodySize);
   } catch (err) {
     log.debug(`bad request to ${method.fullName} from ${conn.remoteSide}`, err);
     ctx.setFailed(
       ErrorCode.EREQUEST,
-      `Fail to parse request message, CompressType=${compressTypeName(meta.compressType)}, request_size=${payloadLen}`,
+      `Fail to parse request=${bodyTypeName(t, "request")}, ContentType=${contentTypeName(meta.contentType)}, ` +
+        `CompressType=${compressTypeName(meta.compressType)}, ChecksumType=${checksumTypeName(meta.checksumType)}, ` +
+        `request_size=${payloadLen}`,
     );
     sendResponse(ctx, undefined);
     return;
@@ -244,7 +242,9 @@ function writeResponse(conn: Connection, ctx: ServerContext, res: unknown): void
       log.warn(`Fail to serialize response of ${method.fullName}`, err);
       ctx.setFailed(
         ErrorCode.ERESPONSE,
-        `Fail to serialize response, CompressType=${compressTypeName(ctx.responseCompressType)}`,
+        `Fail to serialize response=${bodyTypeName(outputType(method), "response")}, ` +
+          `ContentType=${contentTypeName(ctx.contentType)}, CompressType=${compressTypeName(ctx.responseCompressType)}, ` +
+          `ChecksumType=${checksumTypeName(ctx.responseChecksum ? 1 : 0)}`,
       );
     }
   }
