@@ -1,3 +1,5 @@
+const NO_BYTES = Buffer.alloc(0);
+
 /**
  * An append-only byte writer used for protobuf encoding and for framing.
  *
@@ -16,9 +18,10 @@ export class Writer {
   start = 0;
   readonly #minChunk: number;
 
-  constructor(minChunk = 16 * 1024) {
+  /** `minChunk`: size of each new backing buffer, allocated on first use (idle connections hold none). */
+  constructor(minChunk = 64 * 1024) {
     this.#minChunk = minChunk;
-    this.buf = Buffer.allocUnsafeSlow(minChunk);
+    this.buf = NO_BYTES;
   }
 
   /** Number of pending bytes. */
@@ -42,9 +45,7 @@ export class Writer {
   take(): Buffer {
     const out = this.buf.subarray(this.start, this.pos);
     this.start = this.pos;
-    // Reset to the beginning when the whole buffer has been handed out and is big
-    // enough to be worth keeping? No: handed-out bytes may still be queued in the
-    // socket, so we only ever move forward.
+    // Handed-out bytes may still be queued in the socket, so we only ever move forward.
     return out;
   }
 

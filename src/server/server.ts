@@ -248,9 +248,9 @@ export class Server implements ConnectionOwner {
   }
 
   #reapIdle(ms: number): void {
-    const deadline = performance.now() - ms;
+    const t = performance.now();
     for (const c of this.#connections) {
-      if (c.lastActive < deadline && c.unwrittenBytes === 0 && c.inflight === 0) {
+      if (c.idleFor(t) >= ms && c.unwrittenBytes === 0 && c.inflight === 0) {
         log.debug(`closing idle connection from ${c.remoteSide}`);
         c.close();
       }

@@ -72,8 +72,11 @@ export class Connection {
   readonly createdAt = Date.now();
   /** Pending output; protocols encode frames straight into it, then call {@link scheduleFlush}. */
   readonly writer = new Writer();
-  /** Last time bytes were read or written ({@link now} clock). */
-  lastActive = now();
+  /** Bumped on every read and write; idle detection compares snapshots of it (no clock reads on the hot path). */
+  activity = 0;
+  /** When {@link activity} was last seen to change ({@link now} clock), maintained by {@link idleFor}. */
+  #activeAt = now();
+  #seenActivity = 0;
   bytesIn = 0;
   bytesOut = 0;
   messagesIn = 0;
@@ -168,7 +171,7 @@ export class Connection {
     if (this.#queue.length === 0) {
       if (tail.length === 0) return;
       this.bytesOut += tail.length;
-      this.lastActive = now();
+      this.activity++;
       this.socket.write(tail);
       return;
     }
@@ -182,7 +185,16 @@ export class Connection {
       this.socket.write(b);
     }
     this.socket.uncork();
-    this.lastActive = now();
+    this.activity++;
+  }
+
+  /** Milliseconds without reads or writes, as of the last call (call it periodically). */
+  idleFor(t: number = now()): number {
+    if (this.activity !== this.#seenActivity) {
+      this.#seenActivity = this.activity;
+      this.#activeAt = t;
+    }
+    return t - this.#activeAt;
   }
 
   /** Stop processing input until {@link resume} (e.g. while an async credential check runs). */
@@ -274,7 +286,7 @@ export class Connection {
   #onData(chunk: Buffer): void {
     if (this.failed) return;
     this.bytesIn += chunk.length;
-    this.lastActive = now();
+    this.activity++;
     if (this.#pendingLen > 0 || this.#paused) {
       this.#chunks.push(chunk);
       this.#pendingLen += chunk.length;
