@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Channel, Controller, ErrorCode, RpcError, Server } from "../../src/index.js";
+import { Channel, ContentType, Controller, ErrorCode, RpcError, Server } from "../../src/index.js";
 import { EchoService } from "../gen/peer_pb.js";
 
 // A server that reports what each request carried.
@@ -85,6 +85,20 @@ assert.deepEqual(JSON.parse(res.message), {
   contentType: 0,
 });
 
+// A Controller can carry settings CallOptions lack a name for, e.g. the checksum.
+const ck = new Controller();
+ck.requestChecksum = true;
+await echo.echo({ message: "checked" }, { controller: ck });
+
+// --- calls that fail before anything is sent ---------------------------------
+const badOpts = await failure(echo.echo({ message: "x" }, { logId: 1.5 })); // rejects, never throws
+console.log(`bad call options: ${badOpts.codeName} ${badOpts.text}`);
+assert.equal(badOpts.code, ErrorCode.EINVAL);
+assert.match(badOpts.text, /^\[E22\]Invalid call options: /);
+const unset = await failure(echo.echo({} as { message: string })); // `message` is a proto2 required field
+console.log(`missing required field: ${unset.codeName} ${unset.text}`);
+assert.equal(unset.text, "[E1003]Missing required fields in request: message");
+
 // --- the same call by method descriptor -------------------------------------
 const viaCall = await channel.call(EchoService.method.echo, { message: "by descriptor" });
 console.log(`channel.call: ${viaCall.message}`);
@@ -140,10 +154,20 @@ const c = await failure(pending);
 console.log(`canceled: ${c.codeName} ${c.text}`);
 assert.equal(c.code, ErrorCode.ECANCELED);
 
-// --- content types ----------------------------------------------------------
-for (const contentType of ["json", "proto-json"] as const) {
+// --- close() with a call in flight ----------------------------------------------
+const closing = new Channel(server.address);
+const inFlight = closing.client(EchoService).echo({ message: "slow", sleepMs: 300 });
+setTimeout(() => closing.close(), 50);
+const closed = await failure(inFlight);
+console.log(`close() with a call in flight: ${closed.codeName} ${closed.text}`);
+assert.equal(closed.code, ErrorCode.EUNUSED);
+const after = await failure(closing.client(EchoService).echo({ message: "x" }));
+assert.equal(after.text, "[E22]Channel is closed");
+
+// --- content types (names, or the ContentType numbers) --------------------------
+for (const contentType of ["json", "proto-json", ContentType.PROTO_JSON] as const) {
   const ch = new Channel(server.address, { contentType });
-  const out = await ch.client(EchoService).echo({ message: contentType });
+  const out = await ch.client(EchoService).echo({ message: String(contentType) });
   console.log(`${contentType}: server saw ${out.message}`);
   ch.close();
 }

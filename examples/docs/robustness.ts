@@ -43,13 +43,27 @@ function sendAndWaitClose(bytes: Buffer): Promise<boolean> {
   });
 }
 
-const bad: [string, Buffer][] = [
-  ["garbage", Buffer.from("GARBAGE GARBAGE GARBAGE\r\n")],
-  ["meta_size > body_size", header(10, 20)],
-  ["a 1 GiB frame header", header(1 << 30, 10)],
-  ["an undecodable meta", Buffer.concat([header(4, 4), Buffer.from([0x0a, 0xff, 0xff, 0xff])])],
+// What each case logs: the connection is failed with EINVAL ("Close <peer>...") as brpc
+// does, except an undecodable RpcMeta, which closes it after the frame was cut.
+const bad: [string, Buffer, RegExp][] = [
+  [
+    "garbage",
+    Buffer.from("GARBAGE GARBAGE GARBAGE\r\n"),
+    /^warn: Close 127\.0\.0\.1:\d+ due to unknown message \(first bytes 47415242/,
+  ],
+  ["meta_size > body_size", header(10, 20), /^warn: Close 127\.0\.0\.1:\d+: malformed baidu_std /],
+  [
+    "a 1 GiB frame header",
+    header(1 << 30, 10),
+    /^error: Close 127\.0\.0\.1:\d+: a frame is larger than max_body_size=65536$/,
+  ],
+  [
+    "an undecodable meta",
+    Buffer.concat([header(4, 4), Buffer.from([0x0a, 0xff, 0xff, 0xff])]),
+    /^warn: Fail to parse RpcMeta from /,
+  ],
 ];
-for (const [what, bytes] of bad) {
+for (const [what, bytes, line] of bad) {
   logged.length = 0;
   const closed = await sendAndWaitClose(bytes);
   const alive = (await healthy.client(EchoService).echo({ message: "alive" })).message;
@@ -57,6 +71,7 @@ for (const [what, bytes] of bad) {
   console.log(`  ${logged[0]}`);
   assert.ok(closed);
   assert.equal(logged.length, 1);
+  assert.match(logged[0] as string, line);
 }
 
 // A client connection to a peer that never reads: writes stop at maxUnwrittenBytes.

@@ -110,13 +110,18 @@ await expectError(echo.echo({ message: "throw-rpc" }), ErrorCode.EPERM);
 await expectError(echo.echo({ message: "throw" }), ErrorCode.EINTERNAL);
 await expectError(echo.missing({ message: "x" }), ErrorCode.EINTERNAL);
 
-console.log("routing errors:");
+console.log("routing and parsing errors (brpc 1.17's texts):");
 const body = toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: "x" }));
-await expectError(channel.callRaw("NoSuchService", "Echo", body), ErrorCode.ENOSERVICE);
+const noService = await expectError(channel.callRaw("NoSuchService", "Echo", body), ErrorCode.ENOSERVICE);
+assert.equal(noService.text, `[E1001][${a}][E1001]Fail to find service=NoSuchService`);
 await expectError(channel.callRaw("example.EchoService", "NoSuchMethod", body), ErrorCode.ENOMETHOD);
-await expectError(
+const badBody = await expectError(
   channel.callRaw("example.EchoService", "Echo", Buffer.from([0x0a, 0x7f])),
   ErrorCode.EREQUEST,
+);
+assert.equal(
+  badBody.text,
+  `[E1003][${a}][E1003]Fail to parse request=example.EchoRequest, ContentType=pb, CompressType=none, ChecksumType=none, request_size=2`,
 );
 
 console.log("raw service:");

@@ -36,7 +36,25 @@ async function outcome(p: Promise<unknown>): Promise<string> {
   assert.match(third, /^ELIMIT .*Reached server's max_concurrency=2$/);
   await Promise.all(slow);
   // ELIMIT is retryable by default: with retries the call may get through later.
+
+  // stop() gives up on handlers that outlive the grace period: they are abandoned and
+  // the counts restart from zero, so the restarted server has its full capacity.
+  const stuck = [echo.echo({ message: "d", sleepMs: 1000 }), echo.echo({ message: "e", sleepMs: 1000 })];
+  await sleep(50);
+  await server.stop(100);
+  console.log(`stop(100) with 2 slow handlers: ${(await Promise.all(stuck.map(outcome))).join(", ")}`);
+  await server.start("127.0.0.1:0");
+  assert.equal(server.concurrency, 0);
+  const ch2 = new Channel(server.address, { maxRetry: 0, timeoutMs: 2000 });
+  const again = await Promise.all(
+    [1, 2].map((i) => outcome(ch2.client(EchoService).echo({ message: `${i}` }))),
+  );
+  console.log(`after a restart, 2 concurrent calls: ${again.join(", ")}`);
+  assert.deepEqual(again, ["ok", "ok"]);
+  await sleep(1000); // the abandoned handlers finish now: the count stays right
+  assert.equal(server.concurrency, 0);
   ch.close();
+  ch2.close();
   await server.stop();
 }
 
@@ -44,6 +62,11 @@ async function outcome(p: Promise<unknown>): Promise<string> {
 {
   const server = new Server({ methodMaxConcurrency: 0 }); // default of every method: unlimited
   server.addService(EchoService, peerService, { maxConcurrency: { Echo: 1 } });
+  // Keys must name methods of the service.
+  assert.throws(
+    () => new Server().addService(EchoService, peerService, { maxConcurrency: { Nope: 1 } }),
+    /has no method "Nope"/,
+  );
   // Same thing by full method name; also allowed while the server runs.
   server.setMethodMaxConcurrency("example.EchoService.Echo", 1);
   await server.start("127.0.0.1:0");
@@ -82,11 +105,14 @@ async function outcome(p: Promise<unknown>): Promise<string> {
   const server = new Server({ idleTimeoutSec: 1 });
   server.addService(EchoService, peerService);
   await server.start("127.0.0.1:0");
-  const ch = new Channel(server.address, { maxRetry: 0 });
-  await ch.client(EchoService).echo({ message: "x" });
-  console.log(`connections after a call: ${server.connections.size}`);
-  await sleep(2200);
-  console.log(`connections after 2.2 s idle: ${server.connections.size}`);
+  const ch = new Channel(server.address, { maxRetry: 0, timeoutMs: 5000 });
+  // A connection with a request in flight is never idle, however slow the handler.
+  const slow = await outcome(ch.client(EchoService).echo({ message: "slow", sleepMs: 2500 }));
+  console.log(`a 2.5 s call on a server with idleTimeoutSec=1: ${slow}`);
+  assert.equal(slow, "ok");
+  console.log(`connections after the call: ${server.connections.size}`);
+  await sleep(2500); // closed after 1 to 2 s without traffic
+  console.log(`connections after 2.5 s idle: ${server.connections.size}`);
   assert.equal(server.connections.size, 0);
   // The client notices the close and reconnects on its next call.
   console.log(`next call: ${await outcome(ch.client(EchoService).echo({ message: "y" }))}`);

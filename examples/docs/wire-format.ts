@@ -119,13 +119,18 @@ console.log(
 assert.equal(rmeta.find(([no]) => no === 4)?.[1], 1n); // correlation_id echoed
 assert.equal(payload.subarray(payload.length - attSize).toString(), "attached");
 
-// A corrupted checksum: the server answers EREQUEST (meta only) and keeps the connection.
+// A corrupted checksum: the server answers EREQUEST (meta only) with brpc 1.17's text, the
+// same as for a body that does not decode, and keeps the connection.
 const corrupted = Buffer.from(frame);
 corrupted[12 + meta.length - 1] ^= 0xff; // last byte of checksum_value
 const rejected = fields(await roundTrip(corrupted).then((r) => r.subarray(12, 12 + r.readUInt32BE(8))));
 const status = fields(rejected.find(([no]) => no === 2)?.[1] as Buffer);
 console.log(`corrupted checksum: error_code=${status[0]?.[1]} error_text="${status[1]?.[1]}"`);
 assert.equal(status[0]?.[1], 1003n);
+assert.match(
+  String(status[1]?.[1]),
+  /\]\[E1003\]Fail to parse request=example\.EchoRequest, ContentType=pb, CompressType=none, ChecksumType=crc32c, request_size=20$/,
+);
 
 // --- a custom compressor: usable by name and wire number on both sides ----
 const brotli: Compressor = {
@@ -135,6 +140,11 @@ const brotli: Compressor = {
   decompress: (data, maxSize) => brotliDecompressSync(data, { maxOutputLength: Math.max(1, maxSize) }),
 };
 registerCompressor(brotli);
+// Names and wire numbers are unique: 2 is gzip's.
+assert.throws(
+  () => registerCompressor({ ...brotli, type: 2, name: "brotli2" }),
+  /already registered as "gzip"/,
+);
 const ch = new Channel(server.address, { compressType: "brotli" });
 const cntl = new Controller();
 const big = "brotli ".repeat(1000);

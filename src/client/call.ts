@@ -4,7 +4,7 @@
  */
 import { ErrorCode } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
-import { now, type TimerHandle, timers } from "../io/timers.js";
+import { now, TimerEntry, timers } from "../io/timers.js";
 import { compressTypeOf } from "../protocol/compress.js";
 import type { Connection, PendingCall } from "../transport/connection.js";
 import type { CallOptions, ChannelCore } from "./channel-core.js";
@@ -22,13 +22,8 @@ function captureResolvers(resolve: (v: unknown) => void, reject: (e: unknown) =>
   capturedReject = reject;
 }
 
-function onDeadline(call: ClientCall): void {
-  call.timer = undefined;
-  call.fail(ErrorCode.ERPCTIMEDOUT, `Reached timeout=${call.timeoutMs}ms @${call.remoteSide}`, false);
-}
-
 /** A call in flight. Protocols read its request fields and complete it. */
-export class ClientCall implements PendingCall {
+export class ClientCall extends TimerEntry implements PendingCall {
   readonly channel: ChannelCore;
   readonly method: ClientMethod;
   readonly request: unknown;
@@ -50,7 +45,6 @@ export class ClientCall implements PendingCall {
   conn: Connection | undefined = undefined;
   /** Credential to send with this attempt (first request of an authenticated connection). */
   credential: Uint8Array | undefined = undefined;
-  timer: TimerHandle | undefined = undefined;
   retried = 0;
   done = false;
   remoteSide: string;
@@ -62,6 +56,7 @@ export class ClientCall implements PendingCall {
   #onAbort: (() => void) | undefined;
 
   constructor(channel: ChannelCore, method: ClientMethod, request: unknown, opts: CallOptions | undefined) {
+    super();
     this.channel = channel;
     this.method = method;
     this.request = request;
@@ -96,9 +91,13 @@ export class ClientCall implements PendingCall {
       this.#onAbort = () => this.fail(ErrorCode.ECANCELED, `Canceled @${this.remoteSide}`, false);
       signal.addEventListener("abort", this.#onAbort, { once: true });
     }
-    if (this.timeoutMs >= 0) {
-      this.timer = timers.add(this.startTime + this.timeoutMs, onDeadline, this, this.timeoutMs);
-    }
+    // The call is its own timer list node: a deadline costs no allocation.
+    if (this.timeoutMs >= 0) timers.schedule(this, this.startTime + this.timeoutMs, this.timeoutMs);
+  }
+
+  /** [TimerEntry] The deadline passed. */
+  onTimer(): void {
+    this.fail(ErrorCode.ERPCTIMEDOUT, `Reached timeout=${this.timeoutMs}ms @${this.remoteSide}`, false);
   }
 
   /** Whole milliseconds left before the deadline, or undefined without a timeout. */
@@ -271,8 +270,7 @@ export class ClientCall implements PendingCall {
 
   /** Release the timer, the abort listener and the connection slot. */
   #cleanup(responded: boolean): void {
-    timers.cancel(this.timer);
-    this.timer = undefined;
+    timers.cancel(this);
     if (this.#onAbort !== undefined) {
       this.#signal?.removeEventListener("abort", this.#onAbort);
       this.#onAbort = undefined;

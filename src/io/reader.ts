@@ -86,6 +86,7 @@ export class Reader {
   /** Length-delimited bytes as a view into the source (no copy). */
   bytes(): Uint8Array {
     const len = this.uint32();
+    if (len === 0) return NO_BYTES;
     const p = this.pos;
     if (len > this.end - p) throw new DecodeError("length-delimited field past end of data");
     this.pos = p + len;
@@ -153,6 +154,8 @@ export class Reader {
     this.pos += n;
   }
 }
+
+const NO_BYTES = new Uint8Array(0);
 
 /** Malformed protobuf input. */
 export class DecodeError extends Error {

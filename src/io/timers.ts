@@ -2,39 +2,56 @@
  * The one place that owns timers. RPC deadlines, connect timeouts and idle checks go
  * through a {@link TimerQueue}. Timers of the same duration expire in the order they
  * were added, so each duration gets a doubly-linked FIFO list driven by one Node timer
- * (the scheme Node uses internally): adding and cancelling are O(1) and allocate one
- * small entry, instead of a `Timeout` object per call.
+ * (the scheme Node uses internally): scheduling and cancelling are O(1), and an object
+ * that extends {@link TimerEntry} (a client call) is its own list node, so a deadline
+ * costs no allocation at all.
  */
 
 /** Monotonic milliseconds (fractional). */
 export const now: () => number = performance.now.bind(performance);
 
-/** A scheduled callback; pass it to {@link TimerQueue.cancel}. */
-export interface TimerHandle {
+/** A node of a timer list. Extend it to be scheduled with {@link TimerQueue.schedule}. */
+export abstract class TimerEntry {
   /** Absolute deadline on the {@link now} clock. */
-  readonly deadline: number;
+  deadline = 0;
+  /** @internal */
+  timerPrev: TimerEntry | undefined = undefined;
+  /** @internal */
+  timerNext: TimerEntry | undefined = undefined;
+  /** @internal the list it is in, undefined when not scheduled. */
+  timerList: TimerList | undefined = undefined;
+
+  /** True while scheduled. */
+  get scheduled(): boolean {
+    return this.timerList !== undefined;
+  }
+
+  /** Called once when the deadline passes (not if cancelled before). */
+  abstract onTimer(): void;
 }
 
-class Entry implements TimerHandle {
-  deadline: number;
-  cb: (arg: unknown) => void;
-  arg: unknown;
-  prev: Entry | undefined = undefined;
-  next: Entry | undefined = undefined;
-  list: TimerList | undefined;
+/** A scheduled callback; pass it to {@link TimerQueue.cancel}. */
+export type TimerHandle = TimerEntry;
 
-  constructor(deadline: number, cb: (arg: unknown) => void, arg: unknown, list: TimerList) {
-    this.deadline = deadline;
+class CallbackEntry extends TimerEntry {
+  readonly cb: (arg: unknown) => void;
+  readonly arg: unknown;
+
+  constructor(cb: (arg: unknown) => void, arg: unknown) {
+    super();
     this.cb = cb;
     this.arg = arg;
-    this.list = list;
+  }
+
+  onTimer(): void {
+    this.cb(this.arg);
   }
 }
 
 /** Timers of one duration, oldest first, with one Node timer armed for the head. */
 class TimerList {
-  head: Entry | undefined = undefined;
-  tail: Entry | undefined = undefined;
+  head: TimerEntry | undefined = undefined;
+  tail: TimerEntry | undefined = undefined;
   size = 0;
   timer: NodeJS.Timeout | undefined = undefined;
   armedAt = Number.POSITIVE_INFINITY;
@@ -48,31 +65,32 @@ class TimerList {
   }
 
   /** Insert keeping deadline order (appends in the common case). */
-  insert(e: Entry): void {
+  insert(e: TimerEntry): void {
     let after = this.tail;
-    while (after !== undefined && after.deadline > e.deadline) after = after.prev;
+    while (after !== undefined && after.deadline > e.deadline) after = after.timerPrev;
     if (after === undefined) {
-      e.next = this.head;
-      if (this.head !== undefined) this.head.prev = e;
+      e.timerNext = this.head;
+      if (this.head !== undefined) this.head.timerPrev = e;
       this.head = e;
       if (this.tail === undefined) this.tail = e;
     } else {
-      e.prev = after;
-      e.next = after.next;
-      if (after.next !== undefined) after.next.prev = e;
+      e.timerPrev = after;
+      e.timerNext = after.timerNext;
+      if (after.timerNext !== undefined) after.timerNext.timerPrev = e;
       else this.tail = e;
-      after.next = e;
+      after.timerNext = e;
     }
+    e.timerList = this;
     this.size++;
     if (e.deadline < this.armedAt) this.arm(e.deadline);
   }
 
-  unlink(e: Entry): void {
-    if (e.prev !== undefined) e.prev.next = e.next;
-    else this.head = e.next;
-    if (e.next !== undefined) e.next.prev = e.prev;
-    else this.tail = e.prev;
-    e.prev = e.next = e.list = undefined;
+  unlink(e: TimerEntry): void {
+    if (e.timerPrev !== undefined) e.timerPrev.timerNext = e.timerNext;
+    else this.head = e.timerNext;
+    if (e.timerNext !== undefined) e.timerNext.timerPrev = e.timerPrev;
+    else this.tail = e.timerPrev;
+    e.timerPrev = e.timerNext = e.timerList = undefined;
     this.size--;
     if (this.size === 0) this.disarm();
   }
@@ -97,7 +115,7 @@ class TimerList {
       this.unlink(e);
       this.queue.count--;
       try {
-        e.cb(e.arg);
+        e.onTimer();
       } catch (err) {
         // A timer callback must never take the process down.
         process.emitWarning(`brpc-ts timer callback threw: ${String(err)}`);
@@ -123,28 +141,33 @@ export class TimerQueue {
     return this.add(now() + ms, cb, arg, ms);
   }
 
-  /**
-   * Run `cb(arg)` once at `deadline` (a {@link now} value). `duration` groups timers
-   * that expire in insertion order; by default the deadline's distance from now.
-   */
+  /** Run `cb(arg)` once at `deadline` (a {@link now} value); `duration` as in {@link schedule}. */
   add<T>(deadline: number, cb: (arg: T) => void, arg?: T, duration?: number): TimerHandle {
+    const e = new CallbackEntry(cb as (arg: unknown) => void, arg);
+    this.schedule(e, deadline, duration);
+    return e;
+  }
+
+  /**
+   * Call `e.onTimer()` at `deadline`. `duration` groups timers that expire in insertion
+   * order (default: the deadline's distance from now). `e` must not be scheduled already.
+   */
+  schedule(e: TimerEntry, deadline: number, duration?: number): void {
     const d = Math.max(0, Math.round(duration ?? deadline - now()));
     let list = this.#lists.get(d);
     if (list === undefined) {
       list = new TimerList(this, d);
       this.#lists.set(d, list);
     }
-    const e = new Entry(deadline, cb as (arg: unknown) => void, arg, list);
+    e.deadline = deadline;
     list.insert(e);
     this.count++;
-    return e;
   }
 
-  /** Cancel `h` if it is still pending. Safe to call any number of times. */
-  cancel(h: TimerHandle | undefined): void {
-    if (h === undefined) return;
-    const e = h as Entry;
-    const list = e.list;
+  /** Cancel `e` if it is still pending. Safe to call any number of times. */
+  cancel(e: TimerEntry | undefined): void {
+    if (e === undefined) return;
+    const list = e.timerList;
     if (list === undefined) return;
     list.unlink(e);
     this.count--;

@@ -4,6 +4,7 @@
  */
 import type { Socket } from "node:net";
 import { ErrorCode, errnoFromNodeError } from "../errors/errno.js";
+import { IdMap } from "../io/id-map.js";
 import { now } from "../io/timers.js";
 import { Writer } from "../io/writer.js";
 import { log } from "../log.js";
@@ -90,7 +91,7 @@ export class Connection {
   /** [Server] Requests admitted on this connection and not answered yet. */
   inflight = 0;
   /** [Client] Calls waiting for a response, by correlation id. */
-  readonly pending = new Map<number, PendingCall>();
+  readonly pending = new IdMap<PendingCall>();
 
   #watchers: Set<(conn: Connection) => void> | undefined;
   #protocols: readonly Protocol[];
@@ -200,12 +201,15 @@ export class Connection {
   /** Stop processing input until {@link resume} (e.g. while an async credential check runs). */
   pause(): void {
     this.#paused = true;
+    // Stop reading too, so a peer cannot make us buffer without bound meanwhile.
+    this.socket.pause();
   }
 
   /** Resume input processing paused by {@link pause}. */
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
+    if (!this.failed) this.socket.resume();
     if (this.#pendingLen > 0 && !this.failed) {
       const buf = this.#takePending();
       this.#consume(buf);
@@ -232,7 +236,7 @@ export class Connection {
       log.error(`connection ${this.remoteSide}: failure handler threw`, err);
     }
     if (this.pending.size > 0) {
-      const calls = [...this.pending.values()];
+      const calls = this.pending.values();
       this.pending.clear();
       for (const c of calls) {
         try {
@@ -351,6 +355,8 @@ export class Connection {
   }
 
   #onParseError(code: number, buf: Buffer, off: number, end: number): void {
+    // Answers to the good frames before the bad bytes still go out.
+    this.flush();
     // brpc fails such connections with EINVAL ("Close <socket>: <reason>").
     if (code === ParseError.TOO_BIG) {
       const text = `Close ${this.remoteSide}: a frame is larger than max_body_size=${this.options.maxBodySize}`;

@@ -7,9 +7,24 @@ import type { Connection } from "../../transport/connection.js";
 import { checksumTypeName, crc32cUpdate, maskCrc } from "../checksum.js";
 import { compressTypeName } from "../compress.js";
 import { beginFrame, finishHeader, HEADER_SIZE } from "./frame.js";
-import { decodeRpcMeta, encodeRpcMeta, RpcMeta } from "./meta.js";
+import {
+  type CommonMetaFields,
+  decodeRpcMeta,
+  encodeRpcMeta,
+  type RequestMetaFields,
+  RpcMeta,
+} from "./meta.js";
 import { bodyTypeName, contentTypeName, readBody, writeBody } from "./payload.js";
 import { checksumMatches } from "./server-side.js";
+
+const reqFields: RequestMetaFields = { methodPrefix: new Uint8Array(0) };
+const common: CommonMetaFields = {
+  compressType: 0,
+  correlationId: 0,
+  attachmentSize: 0,
+  contentType: 0,
+  checksumType: 0,
+};
 
 /** Encode the request frame of `call` into `conn.writer`. */
 export function packRequest(conn: Connection, call: ClientCall): void {
@@ -22,25 +37,19 @@ export function packRequest(conn: Connection, call: ClientCall): void {
   const at = beginFrame(w);
   const metaStart = w.mark();
   const attachment = call.attachment;
-  const ckAt = encodeRpcMeta(
-    w,
-    {
-      methodPrefix: call.method.methodPrefix,
-      logId: call.logId,
-      requestId: call.requestId,
-      timeoutMs: call.channel.options.deliverTimeoutMs ? call.remainingMs() : undefined,
-    },
-    undefined,
-    {
-      compressType: call.compressType,
-      correlationId: call.correlationId,
-      attachmentSize: attachment.length,
-      authenticationData: call.credential,
-      userFields: call.userFields,
-      contentType: call.contentType,
-      checksumType: call.checksum ? 1 : 0,
-    },
-  );
+  // Reused option bags: no allocation per request.
+  reqFields.methodPrefix = call.method.methodPrefix;
+  reqFields.logId = call.logId;
+  reqFields.requestId = call.requestId;
+  reqFields.timeoutMs = call.channel.options.deliverTimeoutMs ? call.remainingMs() : undefined;
+  common.compressType = call.compressType;
+  common.correlationId = call.correlationId;
+  common.attachmentSize = attachment.length;
+  common.authenticationData = call.credential;
+  common.userFields = call.userFields;
+  common.contentType = call.contentType;
+  common.checksumType = call.checksum ? 1 : 0;
+  const ckAt = encodeRpcMeta(w, reqFields, undefined, common);
   const metaSize = w.mark() - metaStart;
   const bodyStart = w.mark();
   writeBody(w, call.method.input, call.request, call.contentType, call.compressType);

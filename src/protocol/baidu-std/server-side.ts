@@ -9,7 +9,7 @@ import type { Connection } from "../../transport/connection.js";
 import { checksumTypeName, crc32cUpdate, maskCrc, unmaskCrc } from "../checksum.js";
 import { compressTypeName } from "../compress.js";
 import { beginFrame, finishHeader, HEADER_SIZE } from "./frame.js";
-import { decodeRpcMeta, encodeRpcMeta, RpcMeta } from "./meta.js";
+import { type CommonMetaFields, decodeRpcMeta, encodeRpcMeta, RpcMeta } from "./meta.js";
 import { type BodyType, bodyTypeName, contentTypeName, rawBytes, readBody, writeBody } from "./payload.js";
 
 const PROTOCOL = "baidu_std";
@@ -20,6 +20,15 @@ interface AuthState {
   ok: boolean;
   context: AuthContext | undefined;
 }
+
+const OK_RESPONSE = { errorCode: 0, errorText: "" };
+const common: CommonMetaFields = {
+  compressType: 0,
+  correlationId: 0,
+  attachmentSize: 0,
+  contentType: 0,
+  checksumType: 0,
+};
 
 /** Reused for every request: everything needed later is copied out synchronously. */
 const scratch = new RpcMeta();
@@ -279,19 +288,14 @@ function writeSuccess(
   const attachment = rawBytes(ctx.responseAttachment);
   const checksumType = ctx.responseChecksum ? 1 : 0;
   const metaStart = w.mark();
-  const ckAt = encodeRpcMeta(
-    w,
-    undefined,
-    { errorCode: 0, errorText: "" },
-    {
-      compressType: ctx.responseCompressType,
-      correlationId: ctx.protocolData as number | bigint,
-      attachmentSize: attachment.length,
-      userFields: ctx.responseUserFields,
-      contentType: ctx.contentType,
-      checksumType,
-    },
-  );
+  // A reused option bag: no allocation per response.
+  common.compressType = ctx.responseCompressType;
+  common.correlationId = ctx.protocolData as number | bigint;
+  common.attachmentSize = attachment.length;
+  common.userFields = ctx.responseUserFields;
+  common.contentType = ctx.contentType;
+  common.checksumType = checksumType;
+  const ckAt = encodeRpcMeta(w, undefined, OK_RESPONSE, common);
   const metaSize = w.mark() - metaStart;
   const bodyStart = w.mark();
   writeBody(w, outputType(method), res, ctx.contentType, ctx.responseCompressType);
