@@ -6,17 +6,20 @@
 import { gzipCompressor, zlibCompressor } from "./policy/gzip-compress.js";
 import { snappyCompressor } from "./policy/snappy-compress.js";
 import { baiduStdProtocol } from "./protocol/baidu-std/index.js";
-import { compressors, registerCompressor } from "./protocol/compress.js";
+import { compressorOf, compressors, registerCompressor } from "./protocol/compress.js";
 import { protocols, registerProtocol } from "./protocol/protocol.js";
 
 let done = false;
 
-/** Register built-in protocols and compressors (safe to call many times). */
+/**
+ * Register built-in protocols and compressors (safe to call many times). A plug-in the
+ * user registered earlier under the same name or wire number wins over the built-in.
+ */
 export function registerBuiltins(): void {
   if (done) return;
-  done = true;
   for (const c of [snappyCompressor, gzipCompressor, zlibCompressor]) {
-    if (compressors.find(c.name) === undefined) registerCompressor(c);
+    if (compressors.find(c.name) === undefined && compressorOf(c.type) === undefined) registerCompressor(c);
   }
   if (protocols.find(baiduStdProtocol.name) === undefined) registerProtocol(baiduStdProtocol);
+  done = true;
 }

@@ -57,6 +57,19 @@ try {
   console.log(`  client: ${err.codeName} ${err.text}`); // then the server closes the connection
 }
 
+console.log("first request not sent:");
+// The first request of a new connection fails to serialize (a required field is unset):
+// the credential was not sent, so the next request on that connection carries it.
+const retry = new Channel(server.address, { auth: { generateCredential: () => "token-alice" }, maxRetry: 0 });
+const unsent = await retry
+  .client(EchoService)
+  .echo({} as { message: string })
+  .catch((err: unknown) => RpcError.from(err));
+assert.ok(unsent instanceof RpcError && unsent.code === ErrorCode.EREQUEST);
+console.log(`  1st call: ${unsent.text}`);
+console.log(`  2nd call: ${(await retry.client(EchoService).echo({ message: "c" })).message}`);
+retry.close();
+
 console.log("no credential:");
 const anonymous = new Channel(server.address, { maxRetry: 0 });
 try {

@@ -6,6 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { create, fromBinary, isMessage, toBinary, toJson } from "@bufbuild/protobuf";
+// Internal: the compiled codec's diagnostics (not exported by the package).
+import { codecStats, fallbackReason } from "../../src/codec/index.js";
 import { Channel, Server, type ServerContext, type ServiceImpl } from "../../src/index.js";
 import {
   type EchoRequest,
@@ -52,6 +54,13 @@ const bytes = await channel.callRaw(
   toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: "raw" })),
 );
 console.log(`callRaw -> ${bytes.toString("hex")} = "${fromBinary(EchoResponseSchema, bytes).message}"`);
+
+// The peer.proto types are compiled (no Struct field), and valid input never bails out.
+assert.equal(fallbackReason(EchoRequestSchema), undefined);
+assert.equal(codecStats.bailouts, 0);
+console.log(
+  `compiled codec: fallback ${fallbackReason(EchoResponseSchema) ?? "none"}, bailouts ${codecStats.bailouts}`,
+);
 
 channel.close();
 await server.stop();

@@ -59,6 +59,9 @@ for (const hideAddressInErrors of [false, true]) {
 // Client-side failures: connect errors are mapped from Node's socket errors.
 const missing = new Channel("unix:/nonexistent/brpc-ts.sock", { maxRetry: 0 });
 console.log(`unix socket missing: ${await textOf(missing.client(EchoService).echo({ message: "x" }))}`);
+const badOptions = await textOf(missing.client(EchoService).echo({ message: "x" }, { compressType: "lzma" }));
+console.log(`bad call options: ${badOptions}`);
+assert.match(badOptions, /^EINVAL \[E22\]Invalid call options: unknown compressor "lzma"/);
 missing.close();
 const closed = new Channel("127.0.0.1:1", { maxRetry: 0 });
 closed.close();

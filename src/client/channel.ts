@@ -151,6 +151,12 @@ export class Channel implements ChannelCore {
     } catch (err) {
       // Bad call options (a logId that is not an integer, an unknown compressor ...).
       const text = `[E${ErrorCode.EINVAL}]Invalid call options: ${err instanceof Error ? err.message : String(err)}`;
+      const cntl = opts?.controller;
+      if (cntl !== undefined) {
+        cntl.reset();
+        cntl.errorCode = ErrorCode.EINVAL;
+        cntl.errorText = text;
+      }
       return Promise.reject(new RpcError(ErrorCode.EINVAL, text));
     }
     if (this.#closed) call.fail(ErrorCode.EINVAL, "Channel is closed", false);

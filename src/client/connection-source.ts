@@ -108,6 +108,7 @@ class PooledSource implements ConnectionSource, ConnectionOwner {
 class ShortSource implements ConnectionSource, ConnectionOwner {
   readonly #all = new Set<Connection>();
   readonly #open: Opener;
+  #closed = false;
 
   constructor(open: Opener) {
     this.#open = open;
@@ -120,6 +121,7 @@ class ShortSource implements ConnectionSource, ConnectionOwner {
   acquire(connectTimeoutMs: number): Promise<Connection> {
     return this.#open(this, connectTimeoutMs).then((c) => {
       this.#all.add(c);
+      if (this.#closed) c.close();
       return c;
     });
   }
@@ -133,6 +135,7 @@ class ShortSource implements ConnectionSource, ConnectionOwner {
   }
 
   close(): void {
+    this.#closed = true;
     for (const c of [...this.#all]) c.close();
   }
 }

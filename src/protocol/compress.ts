@@ -42,10 +42,18 @@ export function compressorOf(type: number): Compressor | undefined {
   return byType[type];
 }
 
-/** Resolve a compress type given as a number or a name ("snappy", "gzip", "zlib", "none"). */
+/**
+ * Resolve a compress type given as a number or a name ("snappy", "gzip", "zlib", "none").
+ * Throws for types without a registered compressor.
+ */
 export function compressTypeOf(v: number | string | undefined): number {
   if (v === undefined) return CompressType.NONE;
-  if (typeof v === "number") return v;
+  if (typeof v === "number") {
+    if (v !== CompressType.NONE && byType[v] === undefined) {
+      throw new Error(`no compressor is registered for compress type ${v}`);
+    }
+    return v;
+  }
   if (v.toLowerCase() === "none") return CompressType.NONE;
   return compressors.get(v).type;
 }

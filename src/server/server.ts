@@ -183,7 +183,7 @@ export class Server implements ConnectionOwner {
     this.#state = "running";
     if (this.options.idleTimeoutSec > 0) {
       const ms = this.options.idleTimeoutSec * 1000;
-      this.#idleTimer = setInterval(() => this.#reapIdle(ms), Math.min(1000, ms));
+      this.#idleTimer = setInterval(() => this.#reapIdle(ms), Math.max(50, Math.min(1000, ms / 4)));
       this.#idleTimer.unref();
     }
   }

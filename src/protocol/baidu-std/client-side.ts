@@ -29,7 +29,7 @@ const common: CommonMetaFields = {
 /** Encode the request frame of `call` into `conn.writer`. */
 export function packRequest(conn: Connection, call: ClientCall): void {
   const codec = call.method.input.codec;
-  if (codec !== undefined && call.contentType === 0) {
+  if (codec !== undefined) {
     const missing = codec.missingRequired(call.request);
     if (missing !== undefined) throw new RequestError(`Missing required fields in request: ${missing}`);
   }

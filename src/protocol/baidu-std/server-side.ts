@@ -193,7 +193,8 @@ export function checksumMatches(
   end: number,
 ): boolean {
   const v = meta.checksumValue;
-  if (v === undefined || v.length !== 4) return false;
+  // CRC32C is the only checksum brpc defines; anything else cannot be verified.
+  if (meta.checksumType !== 1 || v === undefined || v.length !== 4) return false;
   let crc = crc32cUpdate(0, buf.subarray(start, msgEnd));
   if (meta.checksumWithAttachment) crc = crc32cUpdate(crc, buf.subarray(msgEnd, end));
   const got =
