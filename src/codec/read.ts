@@ -6,7 +6,9 @@
  * handle exactly like @bufbuild: the top-level decode then retries with `fromBinary`,
  * which either throws its own error or returns its own interpretation.
  */
+
 import { isUtf8 } from "node:buffer";
+import { utf8Slice } from "../io/utf8.js";
 import { WT_EGROUP, WT_I32, WT_I64, WT_LEN, WT_SGROUP, WT_VARINT } from "./desc-info.js";
 
 /** Thrown by generated decoders to hand the whole input to `fromBinary`. Preallocated: cheap to throw. */
@@ -139,39 +141,12 @@ export function float64(buf: Uint8Array, pos: number): number {
   return scratch.getFloat64(0, true);
 }
 
-/** Strings up to this many bytes are decoded in JS when ASCII; longer ones natively. */
-export const SHORT_STRING = 24;
-
-// Unrolled `String.fromCharCode(b[s], ..., b[s+n-1])` per length, null if not ASCII:
-// ~2x faster than a native call for short strings.
-const shortAscii = ((): ((b: Uint8Array, s: number, n: number) => string | null) => {
-  let src = "switch (n) {\ncase 0: return '';\n";
-  for (let n = 1; n <= SHORT_STRING; n++) {
-    const c = Array.from({ length: n }, (_, k) => `c${k}`);
-    const loads = c.map((v, k) => `const ${v} = b[s + ${k}];`).join(" ");
-    src += `case ${n}: { ${loads} if ((${c.join(" | ")}) & 128) return null; return f(${c.join(", ")}); }\n`;
-  }
-  src += "}\nreturn null;";
-  try {
-    return new Function("f", `return function shortAscii(b, s, n) {\n${src}\n}`)(String.fromCharCode);
-  } catch {
-    // Code generation disallowed: never take the fast path.
-    return () => null;
-  }
-})();
-
-const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number, end: number) => string;
-
 /**
  * UTF-8 text of `buf[s, e)`. Invalid sequences become U+FFFD exactly as in @bufbuild's
  * (WHATWG) decoder, or throw if `strict` (the field's `utf8_validation` is VERIFY).
  */
 export function utf8(buf: Uint8Array, s: number, e: number, strict: boolean): string {
-  if (e - s <= SHORT_STRING) {
-    const r = shortAscii(buf, s, e - s);
-    if (r !== null) return r;
-  }
-  const r = utf8Slice.call(buf, s, e);
+  const r = utf8Slice(buf, s, e);
   if (strict && r.includes("\uFFFD") && !isUtf8(buf.subarray(s, e))) throw BAIL;
   return r;
 }

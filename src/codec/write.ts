@@ -8,10 +8,9 @@ import type { Writer } from "../io/writer.js";
 
 const TWO32 = 4294967296;
 
-/** Byte size of a uint32 varint. */
-export function varintSize(v: number): number {
-  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
-}
+import { varintSize } from "../io/writer.js";
+
+export { varintSize };
 
 /** Unsigned 32-bit varint (also tags). */
 export function u32(w: Writer, v: number): void {
@@ -146,41 +145,9 @@ export function x64(b: Buffer, p: number, v: unknown, unsigned: boolean, field: 
   return fixed32(b, fixed32(b, p, LO), HI);
 }
 
-/** Strings up to this many UTF-16 units are written with a JS loop when ASCII; longer ones natively. */
-export const SHORT_STRING = 24;
-
-const utf8Write = Buffer.prototype.utf8Write as (this: Buffer, s: string, offset: number) => number;
-
 /** Length-delimited UTF-8 (lone surrogates become U+FFFD, as with `TextEncoder`). */
 export function string(w: Writer, v: unknown): void {
-  const s = typeof v === "string" ? v : String(v);
-  const n = s.length;
-  if (n <= SHORT_STRING) {
-    w.ensure(n + 1);
-    const b = w.buf;
-    let p = w.pos + 1;
-    let i = 0;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      b[p++] = c;
-    }
-    if (i === n) {
-      b[p - n - 1] = n;
-      w.pos = p;
-      return;
-    }
-  }
-  // UTF-8 takes at least one byte per UTF-16 unit and at most three: guess the
-  // prefix from the unit count, shift the text if the byte count needs a longer one.
-  w.ensure(n * 3 + 5);
-  const guess = varintSize(n);
-  const start = w.pos;
-  const len = utf8Write.call(w.buf, s, start + guess);
-  const size = varintSize(len);
-  if (size !== guess) w.buf.copyWithin(start + size, start + guess, start + guess + len);
-  u32(w, len);
-  w.pos += len;
+  w.string(typeof v === "string" ? v : String(v));
 }
 
 /** Length-delimited bytes (`number[]` accepted, as `create()` converts it). */

@@ -1,3 +1,5 @@
+import { utf8Slice } from "./utf8.js";
+
 /**
  * A bounds-checked protobuf wire reader over `buf[pos, end)`. Every method throws a
  * {@link DecodeError} instead of reading past `end`, so malformed input from a peer
@@ -162,27 +164,4 @@ export class DecodeError extends Error {
   override get name(): string {
     return "DecodeError";
   }
-}
-
-const textDecoder = new TextDecoder();
-
-function nativeUtf8(buf: Uint8Array, start: number, end: number): string {
-  return buf instanceof Buffer
-    ? buf.toString("utf8", start, end)
-    : textDecoder.decode(buf.subarray(start, end));
-}
-
-/** Decode UTF-8 `buf[start, end)`; short ASCII strings avoid the native call. */
-export function utf8Slice(buf: Uint8Array, start: number, end: number): string {
-  const n = end - start;
-  if (n < 24) {
-    let s = "";
-    for (let i = start; i < end; i++) {
-      const c = buf[i] as number;
-      if (c >= 0x80) return nativeUtf8(buf, start, end);
-      s += String.fromCharCode(c);
-    }
-    return s;
-  }
-  return nativeUtf8(buf, start, end);
 }

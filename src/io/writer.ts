@@ -1,4 +1,24 @@
+import { SHORT_STRING } from "./utf8.js";
+
 const NO_BYTES = Buffer.alloc(0);
+
+const utf8Write = (Buffer.prototype as unknown as { utf8Write: (s: string, offset: number) => number })
+  .utf8Write;
+
+/** Size of `v` as a varint (0 <= v < 2^53). */
+export function varintSize(v: number): number {
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
+  if (v < 0x200000) return 3;
+  if (v < 0x10000000) return 4;
+  let n = 5;
+  v = Math.floor(v / 0x800000000);
+  while (v > 0) {
+    n++;
+    v = Math.floor(v / 128);
+  }
+  return n;
+}
 
 /**
  * An append-only byte writer used for protobuf encoding and for framing.
@@ -175,15 +195,14 @@ export class Writer {
     this.raw(src);
   }
 
-  /** Length-delimited UTF-8 string. */
+  /** Length-delimited UTF-8 string (lone surrogates become U+FFFD, as with `TextEncoder`). */
   string(s: string): void {
     const n = s.length;
-    // Fast path: short pure-ASCII strings.
-    if (n < 128) {
-      this.ensure(n * 3 + 1);
+    // Fast path: short pure-ASCII strings, one byte per unit.
+    if (n <= SHORT_STRING) {
+      this.ensure(n + 1);
       const b = this.buf;
-      const lenAt = this.pos;
-      let p = lenAt + 1;
+      let p = this.pos + 1;
       let i = 0;
       for (; i < n; i++) {
         const c = s.charCodeAt(i);
@@ -191,15 +210,20 @@ export class Writer {
         b[p++] = c;
       }
       if (i === n) {
-        b[lenAt] = n;
+        b[p - n - 1] = n;
         this.pos = p;
         return;
       }
     }
-    const len = Buffer.byteLength(s, "utf8");
+    // UTF-8 takes one to three bytes per UTF-16 unit: guess the length prefix from the
+    // unit count, shift the text when the byte count needs a longer one.
+    this.ensure(n * 3 + 5);
+    const guess = varintSize(n);
+    const start = this.pos;
+    const len = utf8Write.call(this.buf, s, start + guess);
+    const size = varintSize(len);
+    if (size !== guess) this.buf.copyWithin(start + size, start + guess, start + guess + len);
     this.uvarint(len);
-    this.ensure(len);
-    this.buf.write(s, this.pos, len, "utf8");
     this.pos += len;
   }
 }

@@ -4,7 +4,7 @@
  * generic codec; field numbers are those of brpc's .proto files.
  */
 import { DecodeError, Reader } from "../../io/reader.js";
-import type { Writer } from "../../io/writer.js";
+import { varintSize, type Writer } from "../../io/writer.js";
 
 /** `brpc.StreamSettings` (streaming_rpc_meta.proto). Stream ids are opaque 64-bit values. */
 export interface StreamSettings {
@@ -222,21 +222,6 @@ export function decodeStreamSettings(b: Uint8Array): StreamSettings {
 
 // ---------------------------------------------------------------------------
 // Encoding
-
-/** Size of `v` as a varint (v >= 0, < 2^53). */
-export function varintSize(v: number): number {
-  if (v < 0x80) return 1;
-  if (v < 0x4000) return 2;
-  if (v < 0x200000) return 3;
-  if (v < 0x10000000) return 4;
-  let n = 5;
-  v = Math.floor(v / 0x800000000);
-  while (v > 0) {
-    n++;
-    v = Math.floor(v / 128);
-  }
-  return n;
-}
 
 function varint64Size(v: bigint): number {
   let u = BigInt.asUintN(64, v);
