@@ -4,8 +4,7 @@ import { RequestError } from "../../client/request-error.js";
 import { ErrorCode } from "../../errors/errno.js";
 import { log } from "../../log.js";
 import type { Connection } from "../../transport/connection.js";
-import { checksumTypeName, crc32cUpdate, maskCrc } from "../checksum.js";
-import { compressTypeName } from "../compress.js";
+import { crc32cUpdate, maskCrc } from "../checksum.js";
 import { beginFrame, finishHeader, HEADER_SIZE } from "./frame.js";
 import {
   type CommonMetaFields,
@@ -14,8 +13,7 @@ import {
   type RequestMetaFields,
   RpcMeta,
 } from "./meta.js";
-import { bodyTypeName, contentTypeName, readBody, writeBody } from "./payload.js";
-import { checksumMatches } from "./server-side.js";
+import { parseFrameBody, writeBody } from "./payload.js";
 
 const reqFields: RequestMetaFields = { methodPrefix: new Uint8Array(0) };
 const common: CommonMetaFields = {
@@ -99,24 +97,21 @@ export function processResponse(buf: Buffer, off: number, len: number, conn: Con
     return;
   }
   const msgEnd = end - meta.attachmentSize;
-  const t = call.method.output;
   let res: unknown;
   try {
-    if (meta.checksumType !== 0 && !checksumMatches(meta, buf, start, msgEnd, end)) {
-      throw new Error("checksum mismatch");
-    }
-    res = readBody(buf, start, msgEnd, t, meta.contentType, meta.compressType, conn.options.maxBodySize);
-  } catch (err) {
-    log.debug(`bad response of ${call.method.fullName} from ${conn.remoteSide}`, err);
-    // brpc reports undecodable responses as EREQUEST, with this text.
-    call.fail(
-      ErrorCode.EREQUEST,
-      `Fail to parse response=${bodyTypeName(t, "response")}, ContentType=${contentTypeName(meta.contentType)}, ` +
-        `CompressType=${compressTypeName(meta.compressType)}, ChecksumType=${checksumTypeName(meta.checksumType)}, ` +
-        `request_size=${payloadLen}`,
-      false,
-      true,
+    res = parseFrameBody(
+      meta,
+      buf,
+      start,
+      msgEnd,
+      end,
+      call.method.output,
+      conn.options.maxBodySize,
+      "response",
     );
+  } catch (err) {
+    // brpc reports undecodable responses as EREQUEST.
+    call.fail(ErrorCode.EREQUEST, (err as Error).message, false, true);
     return;
   }
   call.complete(

@@ -5,7 +5,10 @@
 import { create, type DescMessage, fromJson, isMessage, type JsonValue, toJson } from "@bufbuild/protobuf";
 import type { MessageCodec } from "../../codec/index.js";
 import type { Writer } from "../../io/writer.js";
+import { log } from "../../log.js";
+import { checksumTypeName, crc32cUpdate, unmaskCrc } from "../checksum.js";
 import { compressorOf, compressTypeName } from "../compress.js";
+import type { RpcMeta } from "./meta.js";
 
 /** brpc's ContentType values (`RpcMeta.content_type`). */
 export const ContentType = { PB: 0, JSON: 1, PROTO_JSON: 2, PROTO_TEXT: 3 } as const;
@@ -105,4 +108,56 @@ export function readBody(
     return msg;
   }
   throw new Error(`unsupported content_type=${contentType}`);
+}
+
+/** A frame body that failed to verify or decode; `message` is brpc's error text. */
+export class BodyParseError extends Error {}
+
+/**
+ * Verify the checksum of `buf[start, msgEnd)` (plus the attachment up to `end` when the
+ * meta says so) and decode the message. Throws a {@link BodyParseError} carrying brpc's
+ * text: "Fail to parse request=<type>, ContentType=..., CompressType=..., ChecksumType=...,
+ * request_size=<n>" (brpc says request_size for responses too).
+ */
+export function parseFrameBody(
+  meta: RpcMeta,
+  buf: Buffer,
+  start: number,
+  msgEnd: number,
+  end: number,
+  t: BodyType,
+  maxSize: number,
+  side: "request" | "response",
+): unknown {
+  try {
+    if (meta.checksumType !== 0 && !checksumMatches(meta, buf, start, msgEnd, end)) {
+      throw new Error("checksum mismatch");
+    }
+    return readBody(buf, start, msgEnd, t, meta.contentType, meta.compressType, maxSize);
+  } catch (err) {
+    log.debug(`Fail to parse ${side} ${bodyTypeName(t, side)}`, err);
+    throw new BodyParseError(
+      `Fail to parse ${side}=${bodyTypeName(t, side)}, ContentType=${contentTypeName(meta.contentType)}, ` +
+        `CompressType=${compressTypeName(meta.compressType)}, ChecksumType=${checksumTypeName(meta.checksumType)}, ` +
+        `request_size=${end - start}`,
+    );
+  }
+}
+
+/** True if the CRC32C in `meta` matches the body (and attachment, when it says so). */
+export function checksumMatches(
+  meta: RpcMeta,
+  buf: Buffer,
+  start: number,
+  msgEnd: number,
+  end: number,
+): boolean {
+  const v = meta.checksumValue;
+  // CRC32C is the only checksum brpc defines; anything else cannot be verified.
+  if (meta.checksumType !== 1 || v === undefined || v.length !== 4) return false;
+  let crc = crc32cUpdate(0, buf.subarray(start, msgEnd));
+  if (meta.checksumWithAttachment) crc = crc32cUpdate(crc, buf.subarray(msgEnd, end));
+  const got =
+    ((v[0] as number) << 24) | ((v[1] as number) << 16) | ((v[2] as number) << 8) | (v[3] as number);
+  return unmaskCrc(got >>> 0) === crc;
 }

@@ -1,16 +1,24 @@
 /** baidu_std on the server: requests in, responses out (brpc's ProcessRpcRequest / SendRpcResponse). */
 import type { AuthContext } from "../../auth.js";
 import { ErrorCode } from "../../errors/errno.js";
+import type { Writer } from "../../io/writer.js";
 import { log } from "../../log.js";
 import type { ServerContext } from "../../server/context.js";
 import type { Server } from "../../server/server.js";
 import type { MethodEntry } from "../../server/service-registry.js";
 import type { Connection } from "../../transport/connection.js";
-import { checksumTypeName, crc32cUpdate, maskCrc, unmaskCrc } from "../checksum.js";
+import { checksumTypeName, crc32cUpdate, maskCrc } from "../checksum.js";
 import { compressTypeName } from "../compress.js";
 import { beginFrame, finishHeader, HEADER_SIZE } from "./frame.js";
 import { type CommonMetaFields, decodeRpcMeta, encodeRpcMeta, RpcMeta } from "./meta.js";
-import { type BodyType, bodyTypeName, contentTypeName, rawBytes, readBody, writeBody } from "./payload.js";
+import {
+  type BodyType,
+  bodyTypeName,
+  contentTypeName,
+  parseFrameBody,
+  rawBytes,
+  writeBody,
+} from "./payload.js";
 
 const PROTOCOL = "baidu_std";
 const EMPTY = Buffer.alloc(0);
@@ -80,21 +88,13 @@ function verifyFirst(
     if (conn.failed) return;
     // brpc answers with ERPCAUTH (meta only) and closes the connection.
     const w = conn.writer;
-    const at = beginFrame(w);
-    const metaStart = w.mark();
-    encodeRpcMeta(
+    writeErrorMeta(
       w,
-      undefined,
-      { errorCode: ErrorCode.ERPCAUTH, errorText: `Fail to authenticate${extra ? `: ${extra}` : ""}` },
-      {
-        compressType: 0,
-        correlationId: meta.correlationId,
-        attachmentSize: 0,
-        contentType: 0,
-        checksumType: 0,
-      },
+      beginFrame(w),
+      meta.correlationId,
+      ErrorCode.ERPCAUTH,
+      `Fail to authenticate${extra ? `: ${extra}` : ""}`,
     );
-    finishHeader(w, at, w.mark() - metaStart, 0);
     conn.close();
   };
   let r: boolean | AuthContext | Promise<boolean | AuthContext>;
@@ -163,43 +163,24 @@ function handleRequest(
   }
   const msgEnd = end - meta.attachmentSize;
   if (meta.attachmentSize > 0) ctx.requestAttachment = buf.subarray(msgEnd, end);
-  const t = inputType(method);
   let req: unknown;
   try {
-    if (meta.checksumType !== 0 && !checksumMatches(meta, buf, start, msgEnd, end)) {
-      throw new Error("checksum mismatch");
-    }
-    req = readBody(buf, start, msgEnd, t, meta.contentType, meta.compressType, server.options.maxBodySize);
-  } catch (err) {
-    log.debug(`bad request to ${method.fullName} from ${conn.remoteSide}`, err);
-    ctx.setFailed(
-      ErrorCode.EREQUEST,
-      `Fail to parse request=${bodyTypeName(t, "request")}, ContentType=${contentTypeName(meta.contentType)}, ` +
-        `CompressType=${compressTypeName(meta.compressType)}, ChecksumType=${checksumTypeName(meta.checksumType)}, ` +
-        `request_size=${payloadLen}`,
+    req = parseFrameBody(
+      meta,
+      buf,
+      start,
+      msgEnd,
+      end,
+      inputType(method),
+      server.options.maxBodySize,
+      "request",
     );
+  } catch (err) {
+    ctx.setFailed(ErrorCode.EREQUEST, (err as Error).message);
     sendResponse(ctx, undefined);
     return;
   }
   server.invoke(method, req, ctx, sendResponse);
-}
-
-/** True if the CRC32C in `meta` matches the body (and attachment, when it says so). */
-export function checksumMatches(
-  meta: RpcMeta,
-  buf: Buffer,
-  start: number,
-  msgEnd: number,
-  end: number,
-): boolean {
-  const v = meta.checksumValue;
-  // CRC32C is the only checksum brpc defines; anything else cannot be verified.
-  if (meta.checksumType !== 1 || v === undefined || v.length !== 4) return false;
-  let crc = crc32cUpdate(0, buf.subarray(start, msgEnd));
-  if (meta.checksumWithAttachment) crc = crc32cUpdate(crc, buf.subarray(msgEnd, end));
-  const got =
-    ((v[0] as number) << 24) | ((v[1] as number) << 16) | ((v[2] as number) << 8) | (v[3] as number);
-  return unmaskCrc(got >>> 0) === crc;
 }
 
 const inputTypes = new WeakMap<MethodEntry, BodyType>();
@@ -259,23 +240,35 @@ function writeResponse(conn: Connection, ctx: ServerContext, res: unknown): void
     }
   }
   // A failed call carries the meta only: no body, no attachment.
+  writeErrorMeta(w, at, ctx.protocolData as number | bigint, ctx.errorCode, ctx.errorText, ctx);
+  conn.messagesOut++;
+  conn.scheduleFlush();
+}
+
+/** Finish the frame begun at `at` as an error response: meta only, no body, no attachment. */
+function writeErrorMeta(
+  w: Writer,
+  at: number,
+  correlationId: number | bigint,
+  errorCode: number,
+  errorText: string,
+  ctx?: ServerContext,
+): void {
   const metaStart = w.mark();
   encodeRpcMeta(
     w,
     undefined,
-    { errorCode: ctx.errorCode, errorText: ctx.errorText },
+    { errorCode, errorText },
     {
-      compressType: ctx.responseCompressType,
-      correlationId: ctx.protocolData as number | bigint,
+      compressType: ctx?.responseCompressType ?? 0,
+      correlationId,
       attachmentSize: 0,
-      userFields: ctx.responseUserFields,
-      contentType: ctx.contentType,
+      userFields: ctx?.responseUserFields,
+      contentType: ctx?.contentType ?? 0,
       checksumType: 0,
     },
   );
   finishHeader(w, at, w.mark() - metaStart, 0);
-  conn.messagesOut++;
-  conn.scheduleFlush();
 }
 
 function writeSuccess(
