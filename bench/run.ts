@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   for (let round = 1; round <= config.rounds; round++) {
     for (const inflight of config.inflight) {
       for (const system of names) {
-        const r = await measure(system, inflight, config.warmupMs, config.measureMs);
+        const r = { ...(await measure(system, inflight, config.warmupMs, config.measureMs)), round };
         console.error(
           `  round ${round}: ${system} @${inflight}: ${Math.round(r.callsPerSec)} calls/s, ` +
             `p50 ${r.p50Us.toFixed(1)} µs, p99 ${r.p99Us.toFixed(1)} µs`,
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
 
   const results = summarize(runs);
   for (const inflight of config.inflight) console.log(`\n${table(results, inflight)}`);
-  const ratioList = ratios(results);
+  const ratioList = ratios(runs);
   console.log(`\n${formatRatios(ratioList)}`);
 
   writeFileSync(

@@ -7,6 +7,8 @@ import os from "node:os";
 export interface RunResult {
   system: string;
   inflight: number;
+  /** Round the measurement belongs to (1-based; absent in summaries). */
+  round?: number;
   /** Number of rounds summarized (1 for a single measurement). */
   rounds: number;
   /** Calls completed in the measurement window(s). */
@@ -73,28 +75,44 @@ export function header(): string {
   return `node ${m.node} | ${m.cpu} | ${m.cores} cores | ${m.platform}`;
 }
 
-function find(results: readonly RunResult[], system: string, inflight: number): RunResult | undefined {
-  return results.find((r) => r.system === system && r.inflight === inflight);
-}
-
-function ratio(label: string, a: number | undefined, b: number | undefined): Ratio {
-  return { label, value: a !== undefined && b !== undefined && b > 0 ? a / b : null };
+/**
+ * `label`: the ratio a/b of metric `pick` between systems `a` and `b` at `inflight`,
+ * computed per round (the two runs of a round are back to back, so they share the
+ * machine's state of the moment) and reported as the median over rounds.
+ */
+function pairedRatio(
+  runs: readonly RunResult[],
+  label: string,
+  a: string,
+  b: string,
+  inflight: number,
+  pick: (r: RunResult) => number,
+): Ratio {
+  const values: number[] = [];
+  const rounds = new Set(runs.map((r) => r.round ?? 1));
+  for (const round of rounds) {
+    const ra = runs.find((r) => r.system === a && r.inflight === inflight && (r.round ?? 1) === round);
+    const rb = runs.find((r) => r.system === b && r.inflight === inflight && (r.round ?? 1) === round);
+    if (ra !== undefined && rb !== undefined && pick(rb) > 0) values.push(pick(ra) / pick(rb));
+  }
+  return { label, value: values.length > 0 ? median(values) : null };
 }
 
 /**
- * The headline ratios: brpc-ts vs bare and vs grpc-js throughput at 64 in flight, brpc-ts
- * vs bare median latency at 1 in flight (plus grpc-js vs bare for context).
+ * The headline ratios from all rounds' runs: brpc-ts vs bare and vs grpc-js throughput
+ * at 64 in flight, brpc-ts vs bare median latency at 1 in flight (plus grpc-js vs bare
+ * for context). Each is the median of the per-round ratios.
  */
-export function ratios(results: readonly RunResult[]): Ratio[] {
-  const cps = (s: string) => find(results, s, 64)?.callsPerSec;
-  const p50 = (s: string) => find(results, s, 1)?.p50Us;
+export function ratios(runs: readonly RunResult[]): Ratio[] {
+  const cps = (r: RunResult) => r.callsPerSec;
+  const p50 = (r: RunResult) => r.p50Us;
   return [
-    ratio("brpc-ts/bare calls/s @64 in flight", cps("brpc-ts"), cps("bare")),
-    ratio("brpc-ts/grpc-js calls/s @64 in flight", cps("brpc-ts"), cps("grpc-js")),
-    ratio("brpc-ts p50 / bare p50 @1 in flight", p50("brpc-ts"), p50("bare")),
-    ratio("brpc-ts/bare-batched calls/s @64 in flight", cps("brpc-ts"), cps("bare-batched")),
-    ratio("grpc-js/bare calls/s @64 in flight", cps("grpc-js"), cps("bare")),
-    ratio("grpc-js p50 / bare p50 @1 in flight", p50("grpc-js"), p50("bare")),
+    pairedRatio(runs, "brpc-ts/bare calls/s @64 in flight", "brpc-ts", "bare", 64, cps),
+    pairedRatio(runs, "brpc-ts/grpc-js calls/s @64 in flight", "brpc-ts", "grpc-js", 64, cps),
+    pairedRatio(runs, "brpc-ts p50 / bare p50 @1 in flight", "brpc-ts", "bare", 1, p50),
+    pairedRatio(runs, "brpc-ts/bare-batched calls/s @64 in flight", "brpc-ts", "bare-batched", 64, cps),
+    pairedRatio(runs, "grpc-js/bare calls/s @64 in flight", "grpc-js", "bare", 64, cps),
+    pairedRatio(runs, "grpc-js p50 / bare p50 @1 in flight", "grpc-js", "bare", 1, p50),
   ];
 }
 
