@@ -49,6 +49,17 @@ describe("connection types", () => {
     await eventually(() => server.connections.size === 0);
   });
 
+  it("close() fails calls that are still connecting, for every connection type", async () => {
+    for (const connectionType of ["single", "pooled", "short"] as const) {
+      const ch = new Channel(server.address, { connectionType, maxRetry: 0 });
+      const p = settle(ch.client(EchoService).echo({ message: "x" }));
+      ch.close();
+      const r = await p;
+      assert.equal(r.ok, false, connectionType);
+    }
+    assert.ok(await eventually(() => server.connections.size === 0));
+  });
+
   it("short: each call's connection is closed afterwards", async () => {
     const ch = new Channel(server.address, { connectionType: "short", maxRetry: 0 });
     await ch.client(EchoService).echo({ message: "x" });
@@ -221,6 +232,12 @@ describe("failures, timeouts and retries", () => {
     const e2 = await failure(echo.echo({ message: "x" }, { compressType: "lzma" }));
     assert.equal(e2.code, ErrorCode.EINVAL);
     assert.match(e2.text, /unknown compressor "lzma"/);
+    const cntl = new Controller();
+    const e3 = await failure(echo.echo({ message: "x" }, { compressType: 4, controller: cntl }));
+    assert.equal(e3.code, ErrorCode.EINVAL);
+    assert.match(e3.text, /no compressor is registered for compress type 4/);
+    assert.equal(cntl.errorCode, ErrorCode.EINVAL);
+    assert.equal(cntl.errorText, e3.text);
     ch.close();
   });
 
