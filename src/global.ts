@@ -8,6 +8,7 @@ import { snappyCompressor } from "./policy/snappy-compress.js";
 import { baiduStdProtocol } from "./protocol/baidu-std/index.js";
 import { compressorOf, compressors, registerCompressor } from "./protocol/compress.js";
 import { protocols, registerProtocol } from "./protocol/protocol.js";
+import { streamingRpcProtocol } from "./protocol/streaming-rpc/index.js";
 
 let done = false;
 
@@ -20,6 +21,8 @@ export function registerBuiltins(): void {
   for (const c of [snappyCompressor, gzipCompressor, zlibCompressor]) {
     if (compressors.find(c.name) === undefined && compressorOf(c.type) === undefined) registerCompressor(c);
   }
-  if (protocols.find(baiduStdProtocol.name) === undefined) registerProtocol(baiduStdProtocol);
+  for (const p of [baiduStdProtocol, streamingRpcProtocol]) {
+    if (protocols.find(p.name) === undefined) registerProtocol(p);
+  }
   done = true;
 }

@@ -23,3 +23,5 @@ export { ServerContext } from "./server/context.js";
 export { type AddServiceOptions, Server, type ServerOptions } from "./server/server.js";
 export type { ServiceImpl, UnaryHandler } from "./server/service-impl.js";
 export type { RawMethodHandler } from "./server/service-registry.js";
+export type { StreamHandler, StreamOptions, StreamWriteOptions } from "./stream/options.js";
+export { Stream, type StreamState } from "./stream/stream.js";

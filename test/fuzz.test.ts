@@ -1711,13 +1711,23 @@ function checkServerOutput(
   codes?: Map<number, number>,
 ): number {
   if (received.length === 0) return 0;
-  if (received.toString("latin1", 0, Math.min(4, received.length)) !== "PRPC".slice(0, received.length)) {
+  const magic = received.toString("latin1", 0, Math.min(4, received.length));
+  if (magic !== "PRPC".slice(0, received.length) && magic !== "STRM".slice(0, received.length)) {
     // Another protocol answered in its own format; only baidu_std input must get baidu_std output.
     assert.notEqual(input.toString("latin1", 0, 4), "PRPC", `${what}: server sent ${hex(received)}`);
     return 1;
   }
   const { frames } = completeFrames(received);
-  for (const f of frames) {
+  for (let f of frames) {
+    if (f.toString("latin1", 0, 4) === "STRM") {
+      // A request that created streams gets its response wrapped in a STRM DATA frame;
+      // control frames (RST/CLOSE/FEEDBACK) carry no PRPC frame.
+      const sm = f.readUInt32BE(8);
+      assert.ok(sm <= f.length - 12, `${what}: bad STRM header ${hex(f.subarray(0, 12))}`);
+      const inner = f.subarray(12 + sm);
+      if (inner.length === 0) continue;
+      f = inner;
+    }
     assert.equal(f.toString("latin1", 0, 4), "PRPC", `${what}: server sent ${hex(f)}`);
     const metaSize = f.readUInt32BE(8);
     assert.ok(metaSize <= f.length - 12, `${what}: bad response header ${hex(f.subarray(0, 12))}`);

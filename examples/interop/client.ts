@@ -2,10 +2,11 @@
  * Interop client: does what the brpc peer client did in the captures and prints the
  * same lines.
  *
- *   npm run interop:client -- --server 127.0.0.1:P --scenario echo|attachment|fail|timeout|missing
+ *   npm run interop:client -- --server 127.0.0.1:P --scenario echo|attachment|fail|timeout|missing|stream
  *                             [--n N] [--compress 0|1|2|3]
  */
-import { Channel, Controller, RpcError } from "../../src/index.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Channel, Controller, RpcError, Stream } from "../../src/index.js";
 import { EchoService } from "../gen/peer_pb.js";
 import { parseArgs } from "./args.js";
 
@@ -14,7 +15,7 @@ const server = args.get("server");
 const scenario = args.get("scenario") ?? "echo";
 const n = Number(args.get("n") ?? "3");
 const compress = Number(args.get("compress") ?? "0");
-const scenarios = ["echo", "attachment", "fail", "timeout", "missing"];
+const scenarios = ["echo", "attachment", "fail", "timeout", "missing", "stream"];
 if (server === undefined || !scenarios.includes(scenario) || !Number.isInteger(n) || n < 0) {
   console.error(
     `usage: client --server HOST:PORT --scenario ${scenarios.join("|")} [--n N] [--compress 0|1|2|3]`,
@@ -28,10 +29,25 @@ const echo = channel.client(EchoService);
 
 for (let i = 0; i < n; i++) {
   const cntl = new Controller();
+  // stream: one stream with a handler printing what it receives.
+  const stream =
+    scenario === "stream"
+      ? new Stream({
+          handler: {
+            onReceivedMessages(_s, messages) {
+              for (const m of messages) console.log(`stream-recv ${m.toString("utf8")}`);
+            },
+            onClosed() {
+              console.log("stream-closed");
+            },
+          },
+        })
+      : undefined;
   const req = {
     message: `hello ${i}`,
     failCode: scenario === "fail" ? 2001 + i : undefined,
     sleepMs: scenario === "timeout" ? 300 : undefined,
+    openStream: scenario === "stream" ? true : undefined,
   };
   const opts = {
     controller: cntl,
@@ -39,15 +55,26 @@ for (let i = 0; i < n; i++) {
     compressType: compress,
     attachment: scenario === "attachment" ? `attach-${i}` : undefined,
     timeoutMs: scenario === "timeout" ? 100 : undefined,
+    stream,
   };
+  let ok = false;
   try {
     const res = await (scenario === "missing" ? echo.missing(req, opts) : echo.echo(req, opts));
+    ok = true;
     console.log(
       `call ${i} ok: message=${res.message} attachment=${cntl.responseAttachment.toString("utf8")} latency_us=${cntl.latencyUs}`,
     );
   } catch (err) {
     const e = RpcError.from(err);
     console.log(`call ${i} failed: code=${e.code} text=${e.text}`);
+  }
+  if (stream !== undefined && ok) {
+    for (let k = 0; k < 3; k++) console.log(`stream-write ${k} rc=${stream.tryWrite(`msg-${k}`)}`);
+    await sleep(300);
+    stream.tryWrite("close");
+    await sleep(300);
+    stream.close();
+    await sleep(100);
   }
 }
 channel.close();

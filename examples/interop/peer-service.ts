@@ -18,6 +18,25 @@ export const peerService: ServiceImpl<typeof EchoService> = {
       ctx.setFailed(req.failCode, `failed on purpose: ${req.message}`);
       return {};
     }
+    if (req.openStream && ctx.hasRemoteStream) {
+      // Echo every message back as "echo:<message>"; close on "close".
+      ctx.acceptStream({
+        handler: {
+          onReceivedMessages(stream, messages) {
+            for (const m of messages) {
+              const text = m.toString("utf8");
+              if (text === "close") {
+                stream.close();
+                return;
+              }
+              const rc = stream.tryWrite(`echo:${text}`);
+              if (rc !== 0 && rc !== ErrorCode.EBADF)
+                console.error(`stream ${stream.id}: write failed rc=${rc}`);
+            }
+          },
+        },
+      });
+    }
     return { message: req.message };
   },
   missing(_req: EchoRequest, ctx: ServerContext) {

@@ -5,7 +5,10 @@
 import { ErrorCode } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
 import { now, TimerEntry, timers } from "../io/timers.js";
+import type { StreamSettings } from "../protocol/baidu-std/meta.js";
 import { compressTypeOf } from "../protocol/compress.js";
+import { wireIdOf } from "../protocol/streaming-rpc/meta.js";
+import type { Stream } from "../stream/stream.js";
 import type { Connection, PendingCall } from "../transport/connection.js";
 import type { CallOptions, ChannelCore } from "./channel-core.js";
 import type { Controller } from "./controller.js";
@@ -47,6 +50,10 @@ export class ClientCall extends TimerEntry implements PendingCall {
   credential: Uint8Array | undefined = undefined;
   retried = 0;
   done = false;
+  /** Streams created with this call (the first one carries the response). */
+  readonly streams: Stream[] | undefined;
+  /** The server's stream settings from the response, when it accepted the streams. */
+  responseStreamSettings: StreamSettings | undefined = undefined;
   remoteSide: string;
   localSide = "";
   #resolve!: (v: unknown) => void;
@@ -64,7 +71,10 @@ export class ClientCall extends TimerEntry implements PendingCall {
     const cntl = opts?.controller;
     this.cntl = cntl;
     this.timeoutMs = opts?.timeoutMs ?? cntl?.timeoutMs ?? co.timeoutMs;
-    this.maxRetry = opts?.maxRetry ?? cntl?.maxRetry ?? co.maxRetry;
+    const streams = opts?.streams ?? (opts?.stream !== undefined ? [opts.stream] : undefined);
+    this.streams = streams !== undefined && streams.length > 0 ? streams : undefined;
+    // brpc forces max_retry=0 for calls that create streams.
+    this.maxRetry = this.streams !== undefined ? 0 : (opts?.maxRetry ?? cntl?.maxRetry ?? co.maxRetry);
     const logId = opts?.logId ?? cntl?.logId;
     this.logId = logId === undefined ? undefined : BigInt(logId);
     this.requestId = opts?.requestId ?? cntl?.requestId;
@@ -138,6 +148,13 @@ export class ClientCall extends TimerEntry implements PendingCall {
       this.onAttemptFailed(conn.errorCode || ErrorCode.EFAILEDSOCKET, conn.errorText);
       return;
     }
+    if (this.streams?.some((s) => s.state !== "created")) {
+      this.conn = undefined;
+      this.channel.source.release(conn, true);
+      const s = this.streams.find((x) => x.state !== "created") as Stream;
+      this.fail(ErrorCode.EREQUEST, `Stream=${s.id} was closed`, false);
+      return;
+    }
     if (conn.overcrowded) {
       this.conn = undefined;
       this.channel.source.release(conn, true);
@@ -173,6 +190,12 @@ export class ClientCall extends TimerEntry implements PendingCall {
     conn.pending.set(id, this);
     conn.messagesOut++;
     conn.scheduleFlush();
+    if (this.streams !== undefined) {
+      // Bind the streams to the connection: the response comes back on the first one.
+      const onResponse = (frame: Buffer, c: Connection) =>
+        this.channel.protocol.processStreamedResponse?.(frame, c);
+      for (const [i, s] of this.streams.entries()) s.attachClient(conn, i === 0, onResponse);
+    }
   }
 
   /** [PendingCall] The connection of the current attempt failed. */
@@ -210,8 +233,14 @@ export class ClientCall extends TimerEntry implements PendingCall {
     compressType: number,
   ): void {
     if (this.done) return;
+    if (this.streams !== undefined && this.responseStreamSettings === undefined) {
+      // brpc fails the RPC itself when the server did not accept the streams.
+      this.fail(ErrorCode.EREQUEST, "The server didn't accept the stream", false, true);
+      return;
+    }
     this.done = true;
     this.#cleanup(true);
+    if (this.streams !== undefined) this.#connectStreams(0, "");
     const cntl = this.cntl;
     if (cntl !== undefined) {
       cntl.responseAttachment = attachment;
@@ -245,6 +274,7 @@ export class ClientCall extends TimerEntry implements PendingCall {
   #finishFailed(code: number): void {
     this.done = true;
     this.#cleanup(false);
+    if (this.streams !== undefined) this.#connectStreams(code, this.#errorText);
     const err = new RpcError(code, this.#errorText);
     if (this.cntl !== undefined) this.#fillController(this.cntl, code, err.text);
     this.#reject(err);
@@ -260,11 +290,35 @@ export class ClientCall extends TimerEntry implements PendingCall {
     cntl.correlationId = this.correlationId;
   }
 
+  /** Connect (code 0) or fail the call's streams with the RPC's outcome (brpc HandleStreamConnection). */
+  #connectStreams(code: number, text: string): void {
+    const streams = this.streams as Stream[];
+    const rs = this.responseStreamSettings;
+    for (const [i, s] of streams.entries()) {
+      const id = i === 0 ? rs?.streamId : rs?.extraStreamIds[i - 1];
+      const remote =
+        rs !== undefined && id !== undefined
+          ? { id: wireIdOf(id), needFeedback: rs.needFeedback, writable: rs.writable }
+          : undefined;
+      try {
+        s.connect(remote, code, text);
+      } catch (err) {
+        s.fail(ErrorCode.EINTERNAL, String(err));
+      }
+    }
+  }
+
   #releaseConnection(responded: boolean): void {
     const conn = this.conn;
     if (conn === undefined) return;
     this.conn = undefined;
     conn.pending.delete(this.correlationId);
+    const streams = this.streams;
+    if (streams !== undefined && responded && !conn.failed) {
+      // The connection carries the streams now: give it back once they are all closed.
+      Promise.all(streams.map((s) => s.closed)).then(() => this.channel.source.release(conn, true));
+      return;
+    }
     this.channel.source.release(conn, responded);
   }
 

@@ -1,6 +1,7 @@
 /** Types shared by the Channel and the calls it runs. */
 import type { Authenticator } from "../auth.js";
 import type { Protocol } from "../protocol/protocol.js";
+import type { Stream } from "../stream/stream.js";
 import type { Connection } from "../transport/connection.js";
 import type { Controller } from "./controller.js";
 
@@ -31,6 +32,14 @@ export interface ChannelOptions {
   maxBodySize?: number;
   /** Unsent bytes per connection above which calls fail with EOVERCROWDED (default 64 MiB). */
   maxUnwrittenBytes?: number;
+  /**
+   * Fail a connection whose unsent bytes make no progress for this long, in ms: the
+   * equivalent of TCP_USER_TIMEOUT (brpc `-socket_tcp_user_timeout_ms`) for a server that
+   * stopped reading or vanished. Default 30000; 0 = off.
+   */
+  writeStallTimeoutMs?: number;
+  /** TCP keepalive idle time in ms before the first probe (brpc `-socket_keepalive_idle_s`). Default 60000; 0 = off. */
+  keepAliveMs?: number;
   /** Idle connections kept by a "pooled" channel (brpc `-max_connection_pool_size`, default 100). */
   maxPoolSize?: number;
   /**
@@ -64,6 +73,14 @@ export interface CallOptions {
   userFields?: Record<string, string>;
   /** Receives the results (error, latency, retries, response attachment ...) and may carry settings. */
   controller?: Controller;
+  /**
+   * Create a stream with this call (brpc StreamCreate): it is announced in the request and
+   * connected when the call succeeds and the server accepted it. Calls creating streams
+   * are never retried (as in brpc).
+   */
+  stream?: Stream;
+  /** Create several streams with this call (brpc StreamCreate with n > 1). */
+  streams?: Stream[];
 }
 
 /** Where a call gets its connection; one implementation per connection type. */
@@ -93,6 +110,8 @@ export interface ResolvedChannelOptions {
   maxUnwrittenBytes: number;
   maxPoolSize: number;
   deliverTimeoutMs: boolean;
+  writeStallTimeoutMs: number;
+  keepAliveMs: number;
 }
 
 /** What a call needs from its channel. @internal */

@@ -15,7 +15,12 @@ import { registerBuiltins } from "../global.js";
 import { ContentType } from "../protocol/baidu-std/payload.js";
 import { compressTypeOf } from "../protocol/compress.js";
 import { type Protocol, protocols } from "../protocol/protocol.js";
-import { DEFAULT_MAX_BODY_SIZE, DEFAULT_MAX_UNWRITTEN_BYTES } from "../transport/connection.js";
+import {
+  DEFAULT_KEEPALIVE_MS,
+  DEFAULT_MAX_BODY_SIZE,
+  DEFAULT_MAX_UNWRITTEN_BYTES,
+  DEFAULT_WRITE_STALL_TIMEOUT_MS,
+} from "../transport/connection.js";
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../transport/endpoint.js";
 import { ClientCall } from "./call.js";
 import type {
@@ -86,12 +91,16 @@ export class Channel implements ChannelCore {
       maxUnwrittenBytes: options.maxUnwrittenBytes ?? DEFAULT_MAX_UNWRITTEN_BYTES,
       maxPoolSize: options.maxPoolSize ?? 100,
       deliverTimeoutMs: options.deliverTimeoutMs ?? false,
+      writeStallTimeoutMs: options.writeStallTimeoutMs ?? DEFAULT_WRITE_STALL_TIMEOUT_MS,
+      keepAliveMs: options.keepAliveMs ?? DEFAULT_KEEPALIVE_MS,
     };
     this.#retryPolicy = options.retryPolicy;
     const auth = options.auth;
     const connOptions = {
       maxBodySize: this.options.maxBodySize,
       maxUnwrittenBytes: this.options.maxUnwrittenBytes,
+      writeStallTimeoutMs: this.options.writeStallTimeoutMs,
+      keepAliveMs: this.options.keepAliveMs,
     };
     this.source = createConnectionSource(
       options.connectionType ?? "single",

@@ -4,7 +4,7 @@ import type { Authenticator } from "../auth.js";
 import { ErrorCode, errnoFromNodeError } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
 import { timers } from "../io/timers.js";
-import type { Protocol } from "../protocol/protocol.js";
+import { clientProtocols, type Protocol } from "../protocol/protocol.js";
 import { Connection, type ConnectionOptions, type ConnectionOwner } from "../transport/connection.js";
 import { type Endpoint, formatEndpoint } from "../transport/endpoint.js";
 
@@ -60,7 +60,7 @@ export function openConnection(p: ConnectParams): Promise<Connection> {
       timers.cancel(timer);
       socket.removeAllListeners("error");
       const options = p.endpoint.kind === "unix" ? { ...p.options, unixPath: p.endpoint.path } : p.options;
-      const conn = new Connection(socket, "client", p.owner, [p.protocol], options);
+      const conn = new Connection(socket, "client", p.owner, clientProtocols(p.protocol), options);
       const gen = p.auth?.generateCredential;
       if (gen === undefined) {
         resolve(conn);

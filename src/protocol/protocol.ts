@@ -44,6 +44,16 @@ export interface Protocol {
    * Throws on serialization errors, which fail the call with EREQUEST.
    */
   packRequest?(conn: Connection, call: ClientCall): void;
+  /**
+   * [Client] A response that arrived wrapped in a stream's first message (baidu_std
+   * with streaming RPC): a whole frame of this protocol.
+   */
+  processStreamedResponse?(frame: Buffer, conn: Connection): void;
+  /**
+   * [Client] Other protocols whose frames arrive on this protocol's client connections
+   * (baidu_std: streaming_rpc), tried when a frame is not this protocol's.
+   */
+  readonly companions?: readonly string[];
 }
 
 /** All protocols by name. */
@@ -52,6 +62,11 @@ export const protocols = new Registry<Protocol>("protocol");
 /** Register a protocol (see the recipe at the top of this module). */
 export function registerProtocol(p: Protocol): void {
   protocols.register(p.name, p);
+}
+
+/** The protocols a client connection of `p` parses: `p` first, then its companions. */
+export function clientProtocols(p: Protocol): Protocol[] {
+  return [p, ...(p.companions ?? []).map((name) => protocols.get(name))];
 }
 
 /** Protocols a server port detects, in trial order. */

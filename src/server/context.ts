@@ -3,8 +3,12 @@
  * carried, what the response will carry, and how the call fails.
  */
 import type { AuthContext } from "../auth.js";
-import { describeError } from "../errors/errno.js";
+import { describeError, ErrorCode } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
+import type { StreamSettings } from "../protocol/baidu-std/meta.js";
+import { wireIdOf } from "../protocol/streaming-rpc/meta.js";
+import type { StreamOptions } from "../stream/options.js";
+import { Stream } from "../stream/stream.js";
 import type { Connection } from "../transport/connection.js";
 import type { MethodEntry } from "./service-registry.js";
 
@@ -56,6 +60,10 @@ export class ServerContext {
   protocolData: unknown = undefined;
   /** @internal server generation when admitted; -1 when not counted. */
   generation = -1;
+  /** @internal the client's streams announced in the request (brpc stream_settings). */
+  remoteStreamSettings: StreamSettings | undefined = undefined;
+  /** @internal streams accepted by the handler. */
+  acceptedStreams: Stream[] | undefined = undefined;
 
   #errorCode = 0;
   #errorText = "";
@@ -132,6 +140,44 @@ export class ServerContext {
     const t = text ?? describeError(code);
     const prefix = this.#identity === "" ? "" : `[${this.#identity}]`;
     this.#errorText = `${this.#errorText === "" ? "" : `${this.#errorText} `}${prefix}[E${code}]${t}`;
+  }
+
+  /** True if the client created streams with this request (brpc `has_remote_stream`). */
+  get hasRemoteStream(): boolean {
+    return this.remoteStreamSettings !== undefined;
+  }
+
+  /**
+   * Accept the client's stream (brpc StreamAccept). Writes made before the handler
+   * returns are sent right after the response. Throws an RpcError when the request
+   * carries no stream, carries several (use {@link acceptStreams}), or was accepted already.
+   */
+  acceptStream(options?: StreamOptions): Stream {
+    const extra = this.remoteStreamSettings?.extraStreamIds.length ?? 0;
+    if (extra > 0) {
+      throw new RpcError(ErrorCode.EINVAL, `the client created ${extra + 1} streams: use acceptStreams()`);
+    }
+    return this.acceptStreams(options)[0] as Stream;
+  }
+
+  /** Accept every stream the client created with this request, in the client's order. */
+  acceptStreams(options?: StreamOptions): Stream[] {
+    const rs = this.remoteStreamSettings;
+    if (rs === undefined) throw new RpcError(ErrorCode.EINVAL, "No stream along with this request");
+    if (this.acceptedStreams !== undefined)
+      throw new RpcError(ErrorCode.EINVAL, "the streams were accepted already");
+    const ids = [rs.streamId, ...rs.extraStreamIds];
+    const streams = ids.map((id) => {
+      const s = new Stream(options);
+      s.attachServer(this.connection, {
+        id: wireIdOf(id),
+        needFeedback: rs.needFeedback,
+        writable: rs.writable,
+      });
+      return s;
+    });
+    this.acceptedStreams = streams;
+    return streams;
   }
 
   /** @internal release the abort watcher once the call is over. */

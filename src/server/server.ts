@@ -14,8 +14,10 @@ import { type Protocol, serverProtocols } from "../protocol/protocol.js";
 import {
   Connection,
   type ConnectionOwner,
+  DEFAULT_KEEPALIVE_MS,
   DEFAULT_MAX_BODY_SIZE,
   DEFAULT_MAX_UNWRITTEN_BYTES,
+  DEFAULT_WRITE_STALL_TIMEOUT_MS,
 } from "../transport/connection.js";
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../transport/endpoint.js";
 import { ServerContext } from "./context.js";
@@ -34,6 +36,14 @@ export interface ServerOptions {
   maxBodySize?: number;
   /** Unsent bytes per connection above which requests get EOVERCROWDED (brpc `-socket_max_unwritten_bytes`, 64 MiB). */
   maxUnwrittenBytes?: number;
+  /**
+   * Fail a connection whose unsent bytes make no progress for this long, in ms: the
+   * equivalent of TCP_USER_TIMEOUT (brpc `-socket_tcp_user_timeout_ms`) for a client that
+   * stopped reading or vanished. Default 30000; 0 = off.
+   */
+  writeStallTimeoutMs?: number;
+  /** TCP keepalive idle time in ms before the first probe (brpc `-socket_keepalive_idle_s`). Default 60000; 0 = off. */
+  keepAliveMs?: number;
   /** Verifies the credential of the first request on each connection (brpc `auth`). */
   auth?: Authenticator;
   /** Default grace period of {@link Server.stop}, in ms (default 5000). */
@@ -79,6 +89,8 @@ export class Server implements ConnectionOwner {
       auth: options.auth,
       stopGraceMs: options.stopGraceMs ?? 5000,
       hideAddressInErrors: options.hideAddressInErrors ?? false,
+      writeStallTimeoutMs: options.writeStallTimeoutMs ?? DEFAULT_WRITE_STALL_TIMEOUT_MS,
+      keepAliveMs: options.keepAliveMs ?? DEFAULT_KEEPALIVE_MS,
     };
   }
 
@@ -237,6 +249,8 @@ export class Server implements ConnectionOwner {
       maxBodySize: this.options.maxBodySize,
       maxUnwrittenBytes: this.options.maxUnwrittenBytes,
       unixPath: this.#endpoint?.kind === "unix" ? this.#endpoint.path : undefined,
+      writeStallTimeoutMs: this.options.writeStallTimeoutMs,
+      keepAliveMs: this.options.keepAliveMs,
     });
     conn.state.server = this;
     this.#connections.add(conn);

@@ -9,10 +9,18 @@ import { now } from "../io/timers.js";
 import { Writer } from "../io/writer.js";
 import { log } from "../log.js";
 import { ParseError, type Protocol } from "../protocol/protocol.js";
+import { unwatchWrites, watchWrites } from "./watchdog.js";
 
 /** A client call waiting for its response on a connection. */
 export interface PendingCall {
   /** The connection failed before the response arrived. */
+  onConnectionFailed(conn: Connection): void;
+}
+
+/** A stream hosted by a connection (see src/stream). */
+export interface HostedStream {
+  readonly id: number;
+  /** The connection failed: the stream fails with its error. */
   onConnectionFailed(conn: Connection): void;
 }
 
@@ -30,12 +38,20 @@ export interface ConnectionOptions {
   maxUnwrittenBytes: number;
   /** Path of the Unix-domain socket, when it is one (sockets have no address then). */
   unixPath?: string | undefined;
+  /** Fail the connection when unsent bytes make no progress for this long (ms); 0 = off. */
+  writeStallTimeoutMs?: number | undefined;
+  /** Enable TCP keepalive with this idle time (ms) before the first probe; 0 = off. */
+  keepAliveMs?: number | undefined;
 }
 
 /** Defaults shared by servers and channels. */
 export const DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024;
 /** brpc's `-socket_max_unwritten_bytes` default. */
 export const DEFAULT_MAX_UNWRITTEN_BYTES = 64 * 1024 * 1024;
+/** Default of {@link ConnectionOptions.writeStallTimeoutMs}. */
+export const DEFAULT_WRITE_STALL_TIMEOUT_MS = 30_000;
+/** Default of {@link ConnectionOptions.keepAliveMs}. */
+export const DEFAULT_KEEPALIVE_MS = 60_000;
 
 /** Frames larger than this are queued as their own buffers instead of being copied. */
 const EXTERNAL_THRESHOLD = 64 * 1024;
@@ -92,6 +108,9 @@ export class Connection {
   inflight = 0;
   /** [Client] Calls waiting for a response, by correlation id. */
   readonly pending = new IdMap<PendingCall>();
+  /** Streams bound to this connection, by local stream id: frames can reach only these. */
+  streams: IdMap<HostedStream> | undefined;
+  #drainWaiters: (() => void)[] | undefined;
 
   #watchers: Set<(conn: Connection) => void> | undefined;
   #protocols: readonly Protocol[];
@@ -118,6 +137,9 @@ export class Connection {
     this.#protocols = protocols;
     if (role === "client" && protocols.length > 0) this.#current = protocols[0];
     socket.setNoDelay(true);
+    const keepAlive = options.keepAliveMs ?? DEFAULT_KEEPALIVE_MS;
+    if (keepAlive > 0 && options.unixPath === undefined) socket.setKeepAlive(true, keepAlive);
+    watchWrites(this, options.writeStallTimeoutMs ?? DEFAULT_WRITE_STALL_TIMEOUT_MS);
     this.remoteSide = describeEndpoint(socket.remoteAddress, socket.remotePort, options.unixPath);
     this.localSide = describeEndpoint(socket.localAddress, socket.localPort, options.unixPath);
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
@@ -198,6 +220,41 @@ export class Connection {
     return t - this.#activeAt;
   }
 
+  /** Bind a stream to this connection (a failed connection fails it at once). */
+  addStream(s: HostedStream): void {
+    if (this.failed) {
+      queueMicrotask(() => s.onConnectionFailed(this));
+      return;
+    }
+    this.streams ??= new IdMap<HostedStream>(16);
+    this.streams.set(s.id, s);
+  }
+
+  /** Unbind a stream (idempotent). */
+  removeStream(s: HostedStream): void {
+    if (this.streams?.get(s.id) === s) this.streams.delete(s.id);
+  }
+
+  /** Call `fn` once when the unsent backlog drains (or the connection fails). */
+  onDrain(fn: () => void): void {
+    if (this.failed || !this.overcrowded) {
+      queueMicrotask(fn);
+      return;
+    }
+    if (this.#drainWaiters === undefined) {
+      this.#drainWaiters = [];
+      this.socket.on("drain", () => this.#drained());
+    }
+    this.#drainWaiters.push(fn);
+  }
+
+  #drained(): void {
+    const w = this.#drainWaiters;
+    if (w === undefined || w.length === 0 || this.overcrowded) return;
+    this.#drainWaiters = [];
+    for (const fn of w) fn();
+  }
+
   /** Stop processing input until {@link resume} (e.g. while an async credential check runs). */
   pause(): void {
     this.#paused = true;
@@ -230,6 +287,7 @@ export class Connection {
     this.#queue = [];
     this.#queuedBytes = 0;
     this.socket.destroy();
+    unwatchWrites(this);
     try {
       this.owner.onConnectionFailed(this);
     } catch (err) {
@@ -246,6 +304,20 @@ export class Connection {
         }
       }
     }
+    const streams = this.streams;
+    if (streams !== undefined && streams.size > 0) {
+      for (const st of streams.values()) {
+        try {
+          st.onConnectionFailed(this);
+        } catch (err) {
+          log.error(`connection ${this.remoteSide}: failing a stream threw`, err);
+        }
+      }
+      streams.clear();
+    }
+    const drain = this.#drainWaiters;
+    this.#drainWaiters = undefined;
+    if (drain !== undefined) for (const fn of drain) fn();
     const watchers = this.#watchers;
     this.#watchers = undefined;
     if (watchers !== undefined) {

@@ -3,9 +3,12 @@ import type { ClientCall } from "../../client/call.js";
 import { RequestError } from "../../client/request-error.js";
 import { ErrorCode } from "../../errors/errno.js";
 import { log } from "../../log.js";
+import { streamSettingsOf } from "../../stream/stream.js";
 import type { Connection } from "../../transport/connection.js";
 import { crc32cUpdate, maskCrc } from "../checksum.js";
-import { beginFrame, finishHeader, HEADER_SIZE } from "./frame.js";
+import { sendRst } from "../streaming-rpc/frame.js";
+import { wireIdOf } from "../streaming-rpc/meta.js";
+import { beginFrame, finishHeader, HEADER_SIZE, parseFrame } from "./frame.js";
 import {
   type CommonMetaFields,
   decodeRpcMeta,
@@ -47,6 +50,7 @@ export function packRequest(conn: Connection, call: ClientCall): void {
   common.userFields = call.userFields;
   common.contentType = call.contentType;
   common.checksumType = call.checksum ? 1 : 0;
+  common.streamSettings = call.streams !== undefined ? streamSettingsOf(call.streams) : undefined;
   const ckAt = encodeRpcMeta(w, reqFields, undefined, common);
   const metaSize = w.mark() - metaStart;
   const bodyStart = w.mark();
@@ -54,6 +58,20 @@ export function packRequest(conn: Connection, call: ClientCall): void {
   if (ckAt >= 0) w.u32beAt(ckAt, maskCrc(crc32cUpdate(0, w.buf.subarray(w.start + bodyStart, w.pos))));
   finishHeader(w, at, metaSize, attachment.length);
   if (attachment.length > 0) conn.writeExternal(attachment);
+}
+
+/**
+ * The RPC response that arrived as the first message of a client stream: a whole PRPC
+ * frame, handled like any response (brpc Stream::HandleRpcResponse).
+ */
+export function processStreamedResponse(frame: Buffer, conn: Connection): void {
+  const len = parseFrame(frame, 0, frame.length, conn);
+  if (len !== frame.length) {
+    log.warn(`a stream from ${conn.remoteSide} carried a malformed RPC response`);
+    conn.fail(ErrorCode.EINVAL, `Close ${conn.remoteSide}: malformed RPC response in a stream`);
+    return;
+  }
+  processResponse(frame, 0, len, conn);
 }
 
 /** Reused for every response; nothing of it is kept past processResponse. */
@@ -77,11 +95,14 @@ export function processResponse(buf: Buffer, off: number, len: number, conn: Con
   const id = meta.correlationId;
   const call = typeof id === "number" ? (conn.pending.get(id) as ClientCall | undefined) : undefined;
   if (call === undefined) {
-    // Late response of a call that timed out or was canceled.
+    // Late response of a call that timed out or was canceled; reset the streams it announces.
     log.debug(`dropping response with unknown correlation_id=${String(id)} from ${conn.remoteSide}`);
+    const ss = meta.streamSettings;
+    if (ss !== undefined) for (const sid of [ss.streamId, ...ss.extraStreamIds]) sendRst(conn, wireIdOf(sid));
     return;
   }
   conn.pending.delete(id as number);
+  call.responseStreamSettings = meta.streamSettings;
   if (meta.errorCode !== 0) {
     call.fail(meta.errorCode, meta.errorText, call.channel.retryable(meta.errorCode), true);
     return;

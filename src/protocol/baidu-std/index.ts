@@ -1,6 +1,6 @@
 /** baidu_std ("PRPC"), brpc's default protocol: parse, server side and client side. */
 import type { Protocol } from "../protocol.js";
-import { packRequest, processResponse } from "./client-side.js";
+import { packRequest, processResponse, processStreamedResponse } from "./client-side.js";
 import { parseFrame } from "./frame.js";
 import { processRequest } from "./server-side.js";
 
@@ -11,4 +11,6 @@ export const baiduStdProtocol: Protocol = {
   processRequest,
   processResponse,
   packRequest,
+  processStreamedResponse,
+  companions: ["streaming_rpc"],
 };

@@ -6,11 +6,14 @@ import { log } from "../../log.js";
 import type { ServerContext } from "../../server/context.js";
 import type { Server } from "../../server/server.js";
 import type { MethodEntry } from "../../server/service-registry.js";
+import { streamSettingsOf } from "../../stream/stream.js";
 import type { Connection } from "../../transport/connection.js";
 import { checksumTypeName, crc32cUpdate, maskCrc } from "../checksum.js";
 import { compressTypeName } from "../compress.js";
+import { beginStreamFrame, finishStreamFrame } from "../streaming-rpc/frame.js";
+import { FrameType, wireIdOf } from "../streaming-rpc/meta.js";
 import { beginFrame, finishHeader, HEADER_SIZE } from "./frame.js";
-import { type CommonMetaFields, decodeRpcMeta, encodeRpcMeta, RpcMeta } from "./meta.js";
+import { type CommonMetaFields, decodeRpcMeta, encodeRpcMeta, RpcMeta, type StreamSettings } from "./meta.js";
 import {
   type BodyType,
   bodyTypeName,
@@ -21,6 +24,8 @@ import {
 } from "./payload.js";
 
 const PROTOCOL = "baidu_std";
+/** brpc's INVALID_STREAM_ID (2^64-1) as int64 on the wire. */
+const INVALID_STREAM_ID = -1n;
 const EMPTY = Buffer.alloc(0);
 
 /** Per-connection auth state: undefined = not verified yet. */
@@ -141,6 +146,7 @@ function handleRequest(
   ctx.contentType = meta.contentType;
   ctx.requestUserFields = meta.userFields;
   ctx.authContext = (conn.state.auth as AuthState | undefined)?.context;
+  ctx.remoteStreamSettings = meta.streamSettings;
 
   // brpc's order: ELOGOFF, server ELIMIT, attachment_size, routing, EOVERCROWDED, method ELIMIT.
   if (!server.admit(ctx)) {
@@ -223,11 +229,20 @@ function writeResponse(conn: Connection, ctx: ServerContext, res: unknown): void
     if (missing !== undefined)
       ctx.setFailed(ErrorCode.ERESPONSE, `Missing required fields in response: ${missing}`);
   }
+  // A request that created streams gets its response wrapped in one STRM DATA frame to
+  // the client's first stream, whether or not the streams were accepted (as brpc does).
+  const rs = ctx.remoteStreamSettings;
+  const accepted = ctx.acceptedStreams;
+  const settings = accepted !== undefined ? streamSettingsOf(accepted) : undefined;
+  const strmAt =
+    rs === undefined
+      ? -1
+      : beginStreamFrame(w, wireIdOf(rs.streamId), accepted?.[0]?.id ?? INVALID_STREAM_ID, FrameType.DATA);
   const at = beginFrame(w);
+  let attachment: Uint8Array = EMPTY;
   if (!ctx.failed && method !== undefined) {
     try {
-      writeSuccess(conn, ctx, method, res, at);
-      return;
+      attachment = writeSuccess(w, ctx, method, res, at, settings);
     } catch (err) {
       w.rewind(at + HEADER_SIZE);
       log.warn(`Fail to serialize response of ${method.fullName}`, err);
@@ -240,9 +255,15 @@ function writeResponse(conn: Connection, ctx: ServerContext, res: unknown): void
     }
   }
   // A failed call carries the meta only: no body, no attachment.
-  writeErrorMeta(w, at, ctx.protocolData as number | bigint, ctx.errorCode, ctx.errorText, ctx);
+  if (ctx.failed)
+    writeErrorMeta(w, at, ctx.protocolData as number | bigint, ctx.errorCode, ctx.errorText, ctx, settings);
+  if (strmAt >= 0) finishStreamFrame(w, strmAt, attachment.length);
+  if (attachment.length > 0) conn.writeExternal(attachment);
   conn.messagesOut++;
   conn.scheduleFlush();
+  // Accepted streams are connected once the response is queued: what they wrote so far
+  // follows it on the wire.
+  if (accepted !== undefined) for (const s of accepted) s.connect(undefined);
 }
 
 /** Finish the frame begun at `at` as an error response: meta only, no body, no attachment. */
@@ -253,6 +274,7 @@ function writeErrorMeta(
   errorCode: number,
   errorText: string,
   ctx?: ServerContext,
+  streamSettings?: StreamSettings,
 ): void {
   const metaStart = w.mark();
   encodeRpcMeta(
@@ -263,6 +285,7 @@ function writeErrorMeta(
       compressType: ctx?.responseCompressType ?? 0,
       correlationId,
       attachmentSize: 0,
+      streamSettings,
       userFields: ctx?.responseUserFields,
       contentType: ctx?.contentType ?? 0,
       checksumType: 0,
@@ -271,14 +294,15 @@ function writeErrorMeta(
   finishHeader(w, at, w.mark() - metaStart, 0);
 }
 
+/** Write a successful response frame begun at `at` except its attachment, which is returned for the caller to append. */
 function writeSuccess(
-  conn: Connection,
+  w: Writer,
   ctx: ServerContext,
   method: MethodEntry,
   res: unknown,
   at: number,
-): void {
-  const w = conn.writer;
+  streamSettings: StreamSettings | undefined,
+): Uint8Array {
   const attachment = rawBytes(ctx.responseAttachment);
   const checksumType = ctx.responseChecksum ? 1 : 0;
   const metaStart = w.mark();
@@ -286,6 +310,7 @@ function writeSuccess(
   common.compressType = ctx.responseCompressType;
   common.correlationId = ctx.protocolData as number | bigint;
   common.attachmentSize = attachment.length;
+  common.streamSettings = streamSettings;
   common.userFields = ctx.responseUserFields;
   common.contentType = ctx.contentType;
   common.checksumType = checksumType;
@@ -295,7 +320,5 @@ function writeSuccess(
   writeBody(w, outputType(method), res, ctx.contentType, ctx.responseCompressType);
   if (ckAt >= 0) w.u32beAt(ckAt, maskCrc(crc32cUpdate(0, w.buf.subarray(w.start + bodyStart, w.pos))));
   finishHeader(w, at, metaSize, attachment.length);
-  if (attachment.length > 0) conn.writeExternal(attachment);
-  conn.messagesOut++;
-  conn.scheduleFlush();
+  return attachment;
 }
