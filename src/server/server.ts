@@ -264,7 +264,7 @@ export class Server implements ConnectionOwner {
   #reapIdle(ms: number): void {
     const t = performance.now();
     for (const c of this.#connections) {
-      if (c.idleFor(t) >= ms && c.unwrittenBytes === 0 && c.inflight === 0) {
+      if (c.idleFor(t) >= ms && c.unwrittenBytes === 0 && c.inflight === 0 && !(c.streams?.size ?? 0)) {
         log.debug(`closing idle connection from ${c.remoteSide}`);
         c.close();
       }
