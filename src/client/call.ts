@@ -59,6 +59,7 @@ export class ClientCall extends TimerEntry implements PendingCall {
   #resolve!: (v: unknown) => void;
   #reject!: (e: unknown) => void;
   #errorText = "";
+  #streamsRefused = false;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
 
@@ -149,9 +150,11 @@ export class ClientCall extends TimerEntry implements PendingCall {
       return;
     }
     if (this.streams?.some((s) => s.state !== "created")) {
+      // A closed or already used stream: fail this call only, leave the stream alone.
       this.conn = undefined;
       this.channel.source.release(conn, true);
       const s = this.streams.find((x) => x.state !== "created") as Stream;
+      this.#streamsRefused = true;
       this.fail(ErrorCode.EREQUEST, `Stream=${s.id} was closed`, false);
       return;
     }
@@ -292,6 +295,7 @@ export class ClientCall extends TimerEntry implements PendingCall {
 
   /** Connect (code 0) or fail the call's streams with the RPC's outcome (brpc HandleStreamConnection). */
   #connectStreams(code: number, text: string): void {
+    if (this.#streamsRefused) return;
     const streams = this.streams as Stream[];
     const rs = this.responseStreamSettings;
     for (const [i, s] of streams.entries()) {

@@ -121,7 +121,8 @@ export class Stream implements AsyncIterable<Buffer> {
   // Receiving.
   #partial: Buffer[] = [];
   #partialBytes = 0;
-  #inbox: Buffer[] = [];
+  /** Received messages not yet delivered: a queue whose taken slots are released at once. */
+  #inbox: (Buffer | undefined)[] = [];
   #inboxHead = 0;
   #queuedBytes = 0;
   #pumping = false;
@@ -130,6 +131,8 @@ export class Stream implements AsyncIterable<Buffer> {
   #idle: IdleTimer | undefined;
   #deliveredSinceIdle = false;
   #closedCalled = false;
+  /** The application closed or reset the stream, or stopped iterating: do not wait for it to read. */
+  #abandoned = false;
   #resolveClosed!: () => void;
 
   constructor(options: StreamOptions = {}) {
@@ -242,12 +245,18 @@ export class Stream implements AsyncIterable<Buffer> {
    * Idempotent, safe in every state.
    */
   close(): void {
+    this.#abandoned = true;
     this.#beginClose(0, "Local close", true);
+    this.#maybeFinish();
   }
 
   /** Abort: send RST to the peer and fail locally with ECONNRESET. Safe in every state. */
   reset(): void {
-    if (this.#state >= S.CLOSING) return;
+    this.#abandoned = true;
+    if (this.#state >= S.CLOSING) {
+      this.#maybeFinish();
+      return;
+    }
     const conn = this.#conn;
     const remote = this.#remote;
     if (conn !== undefined && remote !== undefined)
@@ -268,6 +277,8 @@ export class Stream implements AsyncIterable<Buffer> {
       next: () => this.#next(),
       return: () => {
         this.#iterating = false;
+        this.#abandoned = true;
+        this.#maybeFinish();
         return Promise.resolve({ value: undefined, done: true });
       },
     };
@@ -325,9 +336,17 @@ export class Stream implements AsyncIterable<Buffer> {
       );
       return;
     }
-    if (this.#state === S.CLOSING) {
-      // Closed by the user while connecting: now the peer can be told.
-      this.#sendClose();
+    if (this.#state >= S.CLOSING) {
+      // Closed (or failed) before it could be connected: now the peer can be told.
+      const conn = this.#conn;
+      const r = this.#remote;
+      if (this.#errorCode === 0) {
+        const pending = this.#pendingWrites;
+        this.#pendingWrites = [];
+        if (r.writable && conn !== undefined && !conn.failed)
+          for (const b of pending) this.#sendTo(conn, r.id, b);
+        this.#sendClose();
+      } else if (conn !== undefined) sendControlFrame(conn, r.id, undefined, FrameType.RST);
       this.#maybeFinish();
       return;
     }
@@ -420,8 +439,10 @@ export class Stream implements AsyncIterable<Buffer> {
   }
 
   #send(buf: Buffer): void {
-    const conn = this.#conn as Connection;
-    const remoteId = (this.#remote as RemoteEnd).id;
+    this.#sendTo(this.#conn as Connection, (this.#remote as RemoteEnd).id, buf);
+  }
+
+  #sendTo(conn: Connection, remoteId: WireStreamId, buf: Buffer): void {
     const w = conn.writer;
     const seg = this.options.maxSegmentSize;
     let off = 0;
@@ -471,9 +492,11 @@ export class Stream implements AsyncIterable<Buffer> {
     return this.#state === S.OPEN && this.#conn !== undefined && this.#conn.overcrowded;
   }
 
-  /** Wake waiters when the connection backlog drains. */
+  /** Wake waiters when the connection backlog drains (only needed while it is overcrowded). */
   #hookDrain(): void {
-    if (this.#drainHooked || this.#conn === undefined) return;
+    if (this.#drainHooked || this.#conn === undefined || this.#state !== S.OPEN || !this.#conn.overcrowded) {
+      return;
+    }
     this.#drainHooked = true;
     this.#conn.onDrain(() => {
       this.#drainHooked = false;
@@ -518,6 +541,7 @@ export class Stream implements AsyncIterable<Buffer> {
       return;
     }
     if (this.#state === S.CLOSING && this.#closedCalled) return;
+    this.#deliveredSinceIdle = true;
     this.#queuedBytes += data.length;
     if (this.#queuedBytes > this.options.maxQueuedBytes) {
       this.#overflow();
@@ -537,6 +561,11 @@ export class Stream implements AsyncIterable<Buffer> {
   }
 
   #overflow(): void {
+    // The point is to bound memory: drop what is queued rather than wait for a reader.
+    this.#inbox = [];
+    this.#inboxHead = 0;
+    this.#queuedBytes = 0;
+    this.#abandoned = true;
     const conn = this.#conn;
     const remote = this.#remote;
     if (conn !== undefined && remote !== undefined)
@@ -545,6 +574,26 @@ export class Stream implements AsyncIterable<Buffer> {
       ErrorCode.EOVERCROWDED,
       `Stream=${this.id}: more than maxQueuedBytes=${this.options.maxQueuedBytes} received and not consumed`,
     );
+  }
+
+  /** Take up to `n` queued messages, releasing their slots (a slow reader must not retain what it read). */
+  #take(n: number): Buffer[] {
+    const q = this.#inbox;
+    const end = Math.min(q.length, this.#inboxHead + n);
+    const out: Buffer[] = [];
+    for (let i = this.#inboxHead; i < end; i++) {
+      out.push(q[i] as Buffer);
+      q[i] = undefined;
+    }
+    this.#inboxHead = end;
+    if (end === q.length) {
+      this.#inbox = [];
+      this.#inboxHead = 0;
+    } else if (end >= 1024 && end * 2 >= q.length) {
+      this.#inbox = q.slice(end);
+      this.#inboxHead = 0;
+    }
+    return out;
   }
 
   /** Deliver queued messages to the handler, one batch at a time. */
@@ -560,13 +609,7 @@ export class Stream implements AsyncIterable<Buffer> {
     const h = this.options.handler as StreamHandler;
     const max = this.options.messagesInBatch;
     while (this.#inboxHead < this.#inbox.length) {
-      const end = Math.min(this.#inbox.length, this.#inboxHead + max);
-      const batch = this.#inbox.slice(this.#inboxHead, end);
-      this.#inboxHead = end;
-      if (this.#inboxHead === this.#inbox.length) {
-        this.#inbox = [];
-        this.#inboxHead = 0;
-      }
+      const batch = this.#take(max);
       let bytes = 0;
       for (const m of batch) bytes += m.length;
       this.#deliveredSinceIdle = true;
@@ -605,12 +648,9 @@ export class Stream implements AsyncIterable<Buffer> {
 
   #next(): Promise<IteratorResult<Buffer>> {
     if (this.#inboxHead < this.#inbox.length) {
-      const m = this.#inbox[this.#inboxHead++] as Buffer;
-      if (this.#inboxHead === this.#inbox.length) {
-        this.#inbox = [];
-        this.#inboxHead = 0;
-      }
+      const m = this.#take(1)[0] as Buffer;
       this.#consumed(m.length);
+      if (this.#state === S.CLOSING) this.#maybeFinish();
       return Promise.resolve({ value: m, done: false });
     }
     if (this.#state >= S.CLOSING) {
@@ -656,31 +696,25 @@ export class Stream implements AsyncIterable<Buffer> {
         this.#errorCode = code;
         this.#errorText = text;
       }
-      if (st === S.CLOSING && code !== 0) {
-        // e.g. the RPC of a client stream closed while connecting failed: stop waiting.
-        this.#awaitingResponse = false;
-        this.#onResponse = undefined;
-        this.#maybeFinish();
-      }
+      if (st === S.CLOSING) this.#maybeFinish();
       return;
     }
     this.#state = S.CLOSING;
     this.#errorCode = code;
     this.#errorText = code === 0 ? "" : text;
     if (sendClose && st === S.OPEN) this.#sendClose();
-    this.#pendingWrites = [];
+    // Writes accepted before the stream was connected still go out on a normal close
+    // (they are flushed by connect(), before the CLOSE); a failure drops them.
+    if (code !== 0) this.#pendingWrites = [];
     this.#partial = [];
     this.#partialBytes = 0;
     for (const w of [...this.#waiters]) {
       this.settleWaiter(w, new RpcError(ErrorCode.ECONNRESET, `[E104]Stream=${this.id} closed: ${text}`));
     }
     if (this.#idle !== undefined) timers.cancel(this.#idle);
-    // A client stream whose RPC is still in flight keeps listening for the response.
-    if (!this.#awaitingResponse || code !== 0) {
-      this.#awaitingResponse = false;
-      this.#onResponse = undefined;
-      this.#unbind();
-    }
+    // A client stream whose RPC is still in flight keeps listening for the response,
+    // whatever happened: the call ends (answered, timed out or failed) and connects it.
+    if (!this.#awaitingResponse) this.#unbind();
     this.#maybeFinish();
   }
 
@@ -690,6 +724,8 @@ export class Stream implements AsyncIterable<Buffer> {
     if (this.#awaitingResponse) return;
     const handlerMode = this.options.handler?.onReceivedMessages !== undefined;
     if (handlerMode && (this.#pumping || this.#inboxHead < this.#inbox.length)) return;
+    // An iterating application gets the queued messages before the close, unless it let go.
+    if (!handlerMode && !this.#abandoned && this.#inboxHead < this.#inbox.length) return;
     this.#closedCalled = true;
     this.#state = S.CLOSED;
     this.#unbind();

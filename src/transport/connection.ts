@@ -196,6 +196,8 @@ export class Connection {
       this.bytesOut += tail.length;
       this.activity++;
       this.socket.write(tail);
+      // Node emits 'drain' only after a refused write: wake backlog waiters here too.
+      if (this.#drainWaiters !== undefined && this.#drainWaiters.length > 0) this.#drained();
       return;
     }
     const q = this.#queue;
@@ -209,6 +211,7 @@ export class Connection {
     }
     this.socket.uncork();
     this.activity++;
+    if (this.#drainWaiters !== undefined && this.#drainWaiters.length > 0) this.#drained();
   }
 
   /** Milliseconds without reads or writes, as of the last call (call it periodically). */
