@@ -157,6 +157,7 @@ export class Connection {
 
   /** Bytes accepted for writing but not yet sent to the kernel. */
   get unwrittenBytes(): number {
+    if (this.failed) return 0;
     return this.socket.writableLength + this.writer.length + this.#queuedBytes;
   }
 
