@@ -10,6 +10,12 @@ export interface BenchConfig {
   only: string[] | null;
   /** Rounds of the whole sequence; the report shows per-metric medians (`BENCH_ROUNDS`, default 1). */
   rounds: number;
+  /** Run the unary echo part (`BENCH_UNARY`, default 1; `0` skips it). */
+  unary: boolean;
+  /** Run the stream-throughput part after the unary one (`BENCH_STREAM`, default 1; `0` skips it). */
+  stream: boolean;
+  /** Message sizes of the stream part, bytes (`BENCH_STREAM_SIZES`, default `16,1k,1m`; k = KiB, m = MiB). */
+  streamSizes: number[];
 }
 
 function seconds(env: NodeJS.ProcessEnv, key: string, dflt: number, min: number): number {
@@ -36,6 +42,22 @@ function positiveInt(key: string, s: string): number {
   return n;
 }
 
+function flag(env: NodeJS.ProcessEnv, key: string): boolean {
+  const raw = (env[key] ?? "").trim().toLowerCase();
+  if (raw === "" || raw === "1" || raw === "true" || raw === "yes") return true;
+  if (raw === "0" || raw === "false" || raw === "no") return false;
+  throw new Error(`${key}=${env[key]}: expected 0 or 1`);
+}
+
+function byteSize(key: string, s: string): number {
+  const m = /^(\d+)\s*([km]?)(i?b)?$/i.exec(s);
+  const unit = m ? ({ "": 1, k: 1024, m: 1024 * 1024 } as Record<string, number>)[m[2]!.toLowerCase()]! : 0;
+  const n = m ? Number(m[1]) * unit : Number.NaN;
+  if (!Number.isInteger(n) || n < 8)
+    throw new Error(`${key}: "${s}" is not a size >= 8 bytes (e.g. 16, 1k, 1m)`);
+  return n;
+}
+
 /** Read the `BENCH_*` knobs; throws on malformed values. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
   const inflight = (list(env, "BENCH_INFLIGHT") ?? ["1", "64"]).map((s) => positiveInt("BENCH_INFLIGHT", s));
@@ -45,5 +67,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     inflight,
     only: list(env, "BENCH_ONLY"),
     rounds: positiveInt("BENCH_ROUNDS", env.BENCH_ROUNDS || "1"),
+    unary: flag(env, "BENCH_UNARY"),
+    stream: flag(env, "BENCH_STREAM"),
+    streamSizes: (list(env, "BENCH_STREAM_SIZES") ?? ["16", "1k", "1m"]).map((s) =>
+      byteSize("BENCH_STREAM_SIZES", s),
+    ),
   };
 }

@@ -28,10 +28,32 @@ function installHandlers(): void {
   }
 }
 
-function spawnChild(args: string[]): ChildProcess {
+let profiled = 0;
+
+/**
+ * Node flags of a child: none (harness flags such as --inspect are not inherited), or
+ * `--cpu-prof` into the directory `BENCH_CPU_PROF` names, one
+ * `<role>-<system>[-<size>]-<n>.cpuprofile` per child.
+ */
+function childExecArgv(args: readonly string[]): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  if (dir === undefined || dir === "") return [];
+  let label = `${args[0]}-${args[1]}`;
+  if (args[2] !== undefined) {
+    const size = (JSON.parse(args[2]) as { size?: number }).size;
+    if (size !== undefined) label += `-${size}`;
+  }
+  const name = `${label.replace(/[^A-Za-z0-9._-]/g, "_")}-${++profiled}.cpuprofile`;
+  return ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`];
+}
+
+/** Fork `child.js` with `args`; the child is killed if the harness exits. */
+export function spawnChild(args: string[]): ChildProcess {
   installHandlers();
-  // execArgv: [] so that harness flags (e.g. --inspect) are not inherited by children.
-  const child = fork(CHILD_SCRIPT, args, { execArgv: [], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const child = fork(CHILD_SCRIPT, args, {
+    execArgv: childExecArgv(args),
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   live.add(child);
   child.once("exit", () => live.delete(child));
   return child;
@@ -41,7 +63,7 @@ function spawnChild(args: string[]): ChildProcess {
  * Resolve with the first message of type `type` from `child`; reject on an error message,
  * on the child exiting first, or after `timeoutMs`.
  */
-function expect<T extends ChildMessage>(
+export function expect<T extends ChildMessage>(
   child: ChildProcess,
   type: T["type"],
   what: string,
@@ -91,9 +113,16 @@ export interface ServerHandle {
   port: number;
 }
 
-/** Fork the server of `system` and wait until it reports its port. */
-export async function startServer(system: string, timeoutMs = 15_000): Promise<ServerHandle> {
-  const child = spawnChild(["server", system]);
+/**
+ * Fork the server of `system` and wait until it reports its port (`role` "stream-server"
+ * for a stream system).
+ */
+export async function startServer(
+  system: string,
+  timeoutMs = 15_000,
+  role: "server" | "stream-server" = "server",
+): Promise<ServerHandle> {
+  const child = spawnChild([role, system]);
   try {
     const ready = await expect<ReadyMessage>(child, "ready", `${system} server`, timeoutMs);
     return { child, port: ready.port };

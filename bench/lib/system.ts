@@ -5,6 +5,7 @@
  * {@link BenchSystem.load}. The harness runs `serve` in a server child process and `load`
  * in a separate client child process; the module is registered in `bench/systems/index.ts`.
  */
+import type { CpuMessage, StreamPhaseMessage, StreamResultMessage } from "./stream.js";
 
 /** The echoed payload: 16 bytes (ASCII, so it is also 16 bytes as a UTF-8 string). */
 export const MESSAGE = "0123456789abcdef";
@@ -86,7 +87,13 @@ export interface ErrorMessage {
 }
 
 /** Any message from a child to the harness. */
-export type ChildMessage = ReadyMessage | ResultMessage | ErrorMessage;
+export type ChildMessage =
+  | ReadyMessage
+  | ResultMessage
+  | ErrorMessage
+  | StreamPhaseMessage
+  | StreamResultMessage
+  | CpuMessage;
 
 /** Parameters passed (as JSON in `argv[3]`) to a client child. */
 export interface ClientParams {

@@ -1,3 +1,4 @@
+import type { StreamSystemEntry } from "../lib/stream.js";
 import type { SystemEntry } from "../lib/system.js";
 
 /**
@@ -17,6 +18,55 @@ export function findSystem(name: string): SystemEntry {
   const entry = systems.find((s) => s.name === name);
   if (!entry) {
     throw new Error(`unknown bench system "${name}" (known: ${systems.map((s) => s.name).join(", ")})`);
+  }
+  return entry;
+}
+
+/**
+ * The stream-throughput systems (bench/lib/stream.ts), in report order. "brpc-ts" and
+ * "bare" are the pair the stream targets compare; the other brpc-ts entries vary the writer
+ * or reader API on the same code, "bare-batched" is the ceiling of a Node socket.
+ */
+export const streamSystems: readonly StreamSystemEntry[] = [
+  {
+    name: "brpc-ts",
+    variant: "write+handler",
+    description: "`await stream.write(msg)`; reader `handler.onReceivedMessages`",
+    module: () => import("./stream-brpc-ts.js"),
+  },
+  {
+    name: "brpc-ts-trywrite",
+    variant: "tryWrite+handler",
+    description: "`tryWrite(msg)`, `await stream.wait()` on EAGAIN; reader `onReceivedMessages`",
+    module: () => import("./stream-brpc-ts.js"),
+  },
+  {
+    name: "brpc-ts-iter",
+    variant: "write+iter",
+    description: "`await stream.write(msg)`; reader `for await (const msg of stream)`",
+    module: () => import("./stream-brpc-ts.js"),
+  },
+  {
+    name: "bare",
+    variant: "",
+    description: "`net` socket, 4-byte length prefix + message, one `socket.write` per message",
+    module: () => import("./stream-bare.js"),
+  },
+  {
+    name: "bare-batched",
+    variant: "batched",
+    description: "`net` socket, same frames built back to back in 64 KiB buffers, one `socket.write` each",
+    module: () => import("./stream-bare.js"),
+  },
+];
+
+/** The stream registry entry called `name`; throws listing the known names if there is none. */
+export function findStreamSystem(name: string): StreamSystemEntry {
+  const entry = streamSystems.find((s) => s.name === name);
+  if (!entry) {
+    throw new Error(
+      `unknown bench stream system "${name}" (known: ${streamSystems.map((s) => s.name).join(", ")})`,
+    );
   }
   return entry;
 }

@@ -44,6 +44,7 @@ enum S {
 }
 
 let nextStreamId = 1;
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** A pending `wait()` / `write()` waiting for room in the window. */
 class Waiter extends TimerEntry {
@@ -219,14 +220,22 @@ export class Stream implements AsyncIterable<Buffer> {
    * until `timeoutMs` (default the stream's writeTimeoutMs) or `signal`. Rejects with an
    * RpcError: ETIMEDOUT, ECANCELED, EBADF, EINVAL (closed) or ECONNRESET (failed).
    */
-  async write(data: Uint8Array | string, opts?: StreamWriteOptions): Promise<void> {
+  write(data: Uint8Array | string, opts?: StreamWriteOptions): Promise<void> {
+    // Fast path: room now, no clock read, no new promise.
+    const rc = this.tryWrite(data);
+    if (rc === 0) return RESOLVED;
+    if (rc !== ErrorCode.EAGAIN && rc !== ErrorCode.EOVERCROWDED) return Promise.reject(this.#writeError(rc));
+    return this.#writeWhenWritable(data, opts);
+  }
+
+  async #writeWhenWritable(data: Uint8Array | string, opts: StreamWriteOptions | undefined): Promise<void> {
     const timeoutMs = opts?.timeoutMs ?? this.options.writeTimeoutMs;
     const deadline = now() + timeoutMs;
     for (;;) {
+      await this.#waitWritable(Math.max(0, deadline - now()), timeoutMs, opts?.signal);
       const rc = this.tryWrite(data);
       if (rc === 0) return;
       if (rc !== ErrorCode.EAGAIN && rc !== ErrorCode.EOVERCROWDED) throw this.#writeError(rc);
-      await this.#waitWritable(Math.max(0, deadline - now()), timeoutMs, opts?.signal);
     }
   }
 
