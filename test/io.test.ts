@@ -100,6 +100,21 @@ describe("Writer", () => {
     assert.equal(out.readUInt32BE(0), 0xdeadbeef);
   });
 
+  it("writes non-ASCII strings correctly at the very end of a buffer", () => {
+    for (const text of ["é", "€", "\u0080é€😀"]) {
+      for (let fill = 16; fill < 40; fill++) {
+        const w = new Writer(32);
+        // Two steps, so the first buffer (32 bytes) is nearly full when the string comes.
+        w.raw(Buffer.alloc(16, 7));
+        w.raw(Buffer.alloc(fill - 16, 7));
+        w.string(text);
+        const out = w.take();
+        assert.equal(out[fill], Buffer.byteLength(text), `${text} after ${fill} bytes`);
+        assert.equal(out.toString("utf8", fill + 1), text, `${text} after ${fill} bytes`);
+      }
+    }
+  });
+
   it("encodes varints like protobuf", () => {
     const w = new Writer();
     w.uvarint(300);

@@ -217,7 +217,8 @@ export class Writer {
     }
     // UTF-8 takes one to three bytes per UTF-16 unit: guess the length prefix from the
     // unit count, shift the text when the byte count needs a longer one.
-    this.ensure(n * 3 + 5);
+    // Room for the text and the longest length prefix: uvarint() must not move the buffer.
+    this.ensure(n * 3 + 10);
     const guess = varintSize(n);
     const start = this.pos;
     const len = utf8Write.call(this.buf, s, start + guess);
