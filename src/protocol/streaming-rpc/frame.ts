@@ -1,30 +1,17 @@
 /** STRM framing: "STRM" + uint32 BE body_size + uint32 BE meta_size, then StreamFrameMeta and data. */
 import type { Writer } from "../../io/writer.js";
 import type { Connection } from "../../transport/connection.js";
-import { ParseError } from "../protocol.js";
+import { parseSizedFrame, SIZED_HEADER_SIZE } from "../sized-frame.js";
 import { encodeStreamFrameMeta, FrameType, type WireStreamId } from "./meta.js";
 
 /** Bytes of the frame header. */
-export const HEADER_SIZE = 12;
+export const HEADER_SIZE = SIZED_HEADER_SIZE;
 
-const MAGIC = [0x53, 0x54, 0x52, 0x4d];
+const MAGIC = Buffer.from("STRM", "latin1");
 
 /** Frame length at `off` (see `Protocol.parse`); same rules as baidu_std. */
 export function parseStreamFrame(buf: Buffer, off: number, end: number, conn: Connection): number {
-  const n = end - off;
-  if (n < 4) {
-    for (let i = 0; i < n; i++) if (buf[off + i] !== MAGIC[i]) return ParseError.TRY_OTHERS;
-    return ParseError.NOT_ENOUGH_DATA;
-  }
-  if (buf[off] !== 0x53 || buf[off + 1] !== 0x54 || buf[off + 2] !== 0x52 || buf[off + 3] !== 0x4d) {
-    return ParseError.TRY_OTHERS;
-  }
-  if (n < HEADER_SIZE) return ParseError.NOT_ENOUGH_DATA;
-  const bodySize = buf.readUInt32BE(off + 4);
-  if (bodySize > conn.options.maxBodySize) return ParseError.TOO_BIG;
-  const metaSize = buf.readUInt32BE(off + 8);
-  if (metaSize > bodySize) return ParseError.ABSOLUTELY_WRONG;
-  return HEADER_SIZE + bodySize;
+  return parseSizedFrame(MAGIC, buf, off, end, conn);
 }
 
 /**
