@@ -23,6 +23,11 @@ export const ParseError = {
   TOO_BIG: -3,
   /** Recognised, but irrecoverably malformed: close the connection. */
   ABSOLUTELY_WRONG: -4,
+  /**
+   * Recognised a byte-stream protocol (HTTP/1.x, h2, TLS) that takes the whole
+   * connection from here: the messenger hands the socket to `takeOver`.
+   */
+  TAKE_OVER: -5,
 } as const;
 
 /** A protocol spoken on brpc-ts connections. */
@@ -37,6 +42,12 @@ export interface Protocol {
   parse(buf: Buffer, off: number, end: number, conn: Connection): number;
   /** [Server] Handle one complete frame `buf[off, off+len)` received on a server connection. */
   processRequest?(buf: Buffer, off: number, len: number, conn: Connection): void;
+  /**
+   * [Server] After `parse` returned TAKE_OVER: the connection stopped reading and gives
+   * `socket` to this protocol, with `head` (the bytes read but not consumed) pushed back
+   * into it. The socket is paused; the protocol resumes it as its parser needs.
+   */
+  takeOver?(conn: Connection, head: Buffer): void;
   /** [Client] Handle one complete frame `buf[off, off+len)` received on a client connection. */
   processResponse?(buf: Buffer, off: number, len: number, conn: Connection): void;
   /**

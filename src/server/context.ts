@@ -60,6 +60,8 @@ export class ServerContext {
   protocolData: unknown = undefined;
   /** @internal server generation when admitted; -1 when not counted. */
   generation = -1;
+  /** @internal counted against the server's max_concurrency. */
+  countedServer = false;
   /** @internal the client's streams announced in the request (brpc stream_settings). */
   remoteStreamSettings: StreamSettings | undefined = undefined;
   /** @internal streams accepted by the handler. */

@@ -22,7 +22,12 @@ import {
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../transport/endpoint.js";
 import { ServerContext } from "./context.js";
 import type { ServiceImpl } from "./service-impl.js";
-import { type MethodEntry, type RawMethodHandler, ServiceRegistry } from "./service-registry.js";
+import {
+  type MethodEntry,
+  type RawMethodHandler,
+  type ServiceEntry,
+  ServiceRegistry,
+} from "./service-registry.js";
 
 /** Options of a {@link Server} (brpc `ServerOptions` and the related flags). */
 export interface ServerOptions {
@@ -278,62 +283,92 @@ export class Server implements ConnectionOwner {
     return new ServerContext(protocol, conn, this.options.hideAddressInErrors ? "" : conn.localSide);
   }
 
-  /**
-   * @internal First admission step, in brpc's order: ELOGOFF, then the server's
-   * max_concurrency (ELIMIT). On success the request is counted until {@link endCall};
-   * every admitted request must end with exactly one endCall.
-   */
-  admit(ctx: ServerContext): boolean {
-    if (this.#state !== "running") {
-      ctx.setFailed(ErrorCode.ELOGOFF, "Server is stopping");
-      return false;
-    }
+  // Admission steps. Protocols call them in brpc's order for that protocol (baidu_std:
+  // running, server limit, attachment, lookup, overcrowded, method limit; HTTP: running,
+  // lookup, method limit, overcrowded, server limit). Anything counted is released by
+  // exactly one endCall().
+
+  /** @internal ELOGOFF when the server is not running. */
+  checkRunning(ctx: ServerContext): boolean {
+    if (this.#state === "running") return true;
+    ctx.setFailed(ErrorCode.ELOGOFF, "Server is stopping");
+    return false;
+  }
+
+  /** @internal Count the request against the server's max_concurrency (ELIMIT). */
+  enterServer(ctx: ServerContext): boolean {
     const max = this.options.maxConcurrency;
     if (max > 0 && this.#concurrency >= max) {
       ctx.setFailed(ErrorCode.ELIMIT, `Reached server's max_concurrency=${max}`);
       return false;
     }
-    ctx.generation = this.#generation;
+    this.#count(ctx);
+    ctx.countedServer = true;
     this.#concurrency++;
-    ctx.connection.inflight++;
     return true;
   }
 
+  /** @internal EOVERCROWDED when the connection's unsent backlog is over its limit. */
+  checkOvercrowded(ctx: ServerContext): boolean {
+    if (!ctx.connection.overcrowded) return true;
+    ctx.setFailed(ErrorCode.EOVERCROWDED, `Connection to ${ctx.remoteSide} is overcrowded`);
+    return false;
+  }
+
+  /** @internal Count the request against `method`'s max concurrency (ELIMIT) and bind it to `ctx`. */
+  enterMethod(ctx: ServerContext, method: MethodEntry): boolean {
+    if (method.maxConcurrency > 0 && method.concurrency >= method.maxConcurrency) {
+      ctx.setFailed(
+        ErrorCode.ELIMIT,
+        `Rejected by ${method.fullName}'s ConcurrencyLimiter, concurrency=${method.concurrency}`,
+      );
+      return false;
+    }
+    this.#count(ctx);
+    ctx.method = method;
+    method.concurrency++;
+    return true;
+  }
+
+  /** The first counting step of a request ties it to this server generation and its connection. */
+  #count(ctx: ServerContext): void {
+    if (ctx.generation >= 0) return;
+    ctx.generation = this.#generation;
+    ctx.connection.inflight++;
+  }
+
+  /** @internal A service by full name, or by short name when `name` has no dot. */
+  findService(name: string): ServiceEntry | undefined {
+    const svc = this.#registry.byFullName(name);
+    if (svc !== undefined || name.includes(".")) return svc;
+    return this.#registry.byShortName(name);
+  }
+
+  /** @internal baidu_std admission: ELOGOFF, then the server's max_concurrency. */
+  admit(ctx: ServerContext): boolean {
+    return this.checkRunning(ctx) && this.enterServer(ctx);
+  }
+
   /**
-   * @internal Routing of an admitted request, in brpc's order: ENOSERVICE (short names
-   * only), ENOMETHOD, EOVERCROWDED, the method's max concurrency (ELIMIT).
+   * @internal baidu_std routing of an admitted request: ENOSERVICE (short names only),
+   * ENOMETHOD, EOVERCROWDED, the method's max concurrency (ELIMIT).
    */
   route(ctx: ServerContext, serviceName: string, methodName: string): MethodEntry | undefined {
-    let svc = this.#registry.byFullName(serviceName);
+    const svc = this.findService(serviceName);
     if (svc === undefined && !serviceName.includes(".")) {
-      svc = this.#registry.byShortName(serviceName);
-      if (svc === undefined) {
-        ctx.setFailed(ErrorCode.ENOSERVICE, `Fail to find service=${serviceName}`);
-        return undefined;
-      }
+      ctx.setFailed(ErrorCode.ENOSERVICE, `Fail to find service=${serviceName}`);
+      return undefined;
     }
     const method = svc?.methods.get(methodName);
     if (method === undefined) {
       ctx.setFailed(ErrorCode.ENOMETHOD, `Fail to find method=${serviceName}/${methodName}`);
       return undefined;
     }
-    if (ctx.connection.overcrowded) {
-      ctx.setFailed(ErrorCode.EOVERCROWDED, `Connection to ${ctx.remoteSide} is overcrowded`);
-      return undefined;
-    }
-    if (method.maxConcurrency > 0 && method.concurrency >= method.maxConcurrency) {
-      ctx.setFailed(
-        ErrorCode.ELIMIT,
-        `Rejected by ${method.fullName}'s ConcurrencyLimiter, concurrency=${method.concurrency}`,
-      );
-      return undefined;
-    }
-    ctx.method = method;
-    method.concurrency++;
+    if (!this.checkOvercrowded(ctx) || !this.enterMethod(ctx, method)) return undefined;
     return method;
   }
 
-  /** @internal An admitted request is over (response sent or dropped). Idempotent. */
+  /** @internal A request is over (response sent or dropped): release what it counted. Idempotent. */
   endCall(ctx: ServerContext): void {
     if (ctx.generation < 0) return;
     const current = ctx.generation === this.#generation;
@@ -341,10 +376,14 @@ export class Server implements ConnectionOwner {
     ctx.finish();
     ctx.connection.inflight--;
     const m = ctx.method;
+    const server = ctx.countedServer;
+    ctx.countedServer = false;
     if (!current) return; // abandoned by stop(): already uncounted
     if (m !== undefined) m.concurrency--;
-    this.#concurrency--;
-    if (this.#concurrency === 0 && this.#drained !== undefined) this.#drained();
+    if (server) {
+      this.#concurrency--;
+      if (this.#concurrency === 0 && this.#drained !== undefined) this.#drained();
+    }
   }
 
   /**

@@ -142,12 +142,41 @@ export class Connection {
     watchWrites(this, options.writeStallTimeoutMs ?? DEFAULT_WRITE_STALL_TIMEOUT_MS);
     this.remoteSide = describeEndpoint(socket.remoteAddress, socket.remotePort, options.unixPath);
     this.localSide = describeEndpoint(socket.localAddress, socket.localPort, options.unixPath);
-    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
-    socket.on("end", () => this.fail(ErrorCode.EEOF, `Got EOF from ${this.remoteSide}`));
+    socket.on("data", this.#onDataListener);
+    socket.on("end", this.#onEndListener);
     socket.on("error", (err: Error) =>
       this.fail(errnoFromNodeError(err), `${err.message} (${this.remoteSide})`),
     );
     socket.on("close", () => this.fail(ErrorCode.EEOF, `Connection to ${this.remoteSide} closed`));
+  }
+
+  readonly #onDataListener = (chunk: Buffer) => this.#onData(chunk);
+  readonly #onEndListener = () => this.fail(ErrorCode.EEOF, `Got EOF from ${this.remoteSide}`);
+
+  /**
+   * True once a byte-stream protocol (HTTP/1.x, h2, TLS) owns the socket: this object
+   * then only tracks the connection's lifetime.
+   */
+  takenOver = false;
+
+  /** Stop reading and hand the socket, with the unconsumed `head` pushed back, to `p`. */
+  #handOver(p: Protocol, head: Buffer): void {
+    this.takenOver = true;
+    const s = this.socket;
+    s.pause();
+    s.off("data", this.#onDataListener);
+    s.off("end", this.#onEndListener);
+    this.#chunks = [];
+    this.#pendingLen = 0;
+    // The new owner reports EOF and errors through 'close' (still ours, to untrack).
+    unwatchWrites(this);
+    if (head.length > 0) s.unshift(head);
+    try {
+      p.takeOver?.(this, head);
+    } catch (err) {
+      log.error(`${p.name} from ${this.remoteSide}: failed to take over the connection`, err);
+      this.fail(ErrorCode.EINTERNAL, `failed to hand the connection to ${p.name}: ${String(err)}`);
+    }
   }
 
   /** The protocol detected on this connection (or the one a client uses). */
@@ -387,6 +416,10 @@ export class Connection {
       if (len === ParseError.NOT_ENOUGH_DATA || (len > 0 && off + len > end)) {
         this.#needed = len > 0 ? len : end - off + 1;
         break;
+      }
+      if (len === ParseError.TAKE_OVER) {
+        this.#handOver(this.#current as Protocol, buf.subarray(off));
+        return;
       }
       if (len < 0) {
         this.#onParseError(len, buf, off, end);
