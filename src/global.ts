@@ -7,6 +7,7 @@ import { gzipCompressor, zlibCompressor } from "./policy/gzip-compress.js";
 import { snappyCompressor } from "./policy/snappy-compress.js";
 import { baiduStdProtocol } from "./protocol/baidu-std/index.js";
 import { compressorOf, compressors, registerCompressor } from "./protocol/compress.js";
+import { h2Protocol, httpProtocol } from "./protocol/http/detect.js";
 import { protocols, registerProtocol } from "./protocol/protocol.js";
 import { streamingRpcProtocol } from "./protocol/streaming-rpc/index.js";
 
@@ -21,7 +22,8 @@ export function registerBuiltins(): void {
   for (const c of [snappyCompressor, gzipCompressor, zlibCompressor]) {
     if (compressors.find(c.name) === undefined && compressorOf(c.type) === undefined) registerCompressor(c);
   }
-  for (const p of [baiduStdProtocol, streamingRpcProtocol]) {
+  // Server ports try them in this order (brpc's: baidu_std 2, streaming_rpc 3, http 8, h2 27).
+  for (const p of [baiduStdProtocol, streamingRpcProtocol, httpProtocol, h2Protocol]) {
     if (protocols.find(p.name) === undefined) registerProtocol(p);
   }
   done = true;

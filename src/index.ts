@@ -19,6 +19,14 @@ export { type LogLevel, type LogSink, setLogLevel, setLogSink } from "./log.js";
 export { ContentType } from "./protocol/baidu-std/payload.js";
 export { ChecksumType } from "./protocol/checksum.js";
 export { type Compressor, CompressType, registerCompressor } from "./protocol/compress.js";
+export { GrpcStatus, grpcStatusToErrorCode } from "./protocol/http-client/grpc.js";
+export {
+  type HttpRequestOptions,
+  type HttpResponse,
+  httpRequest,
+  ProgressiveBody,
+} from "./protocol/http-client/plain.js";
+export { ResponseStream, type StreamInput } from "./protocol/http-client/streaming.js";
 export { ServerContext } from "./server/context.js";
 export { type AddServiceOptions, Server, type ServerOptions } from "./server/server.js";
 export type { ServiceImpl, UnaryHandler } from "./server/service-impl.js";

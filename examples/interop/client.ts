@@ -3,7 +3,7 @@
  * same lines.
  *
  *   npm run interop:client -- --server 127.0.0.1:P --scenario echo|attachment|fail|timeout|missing|stream
- *                             [--n N] [--compress 0|1|2|3]
+ *                             [--n N] [--compress 0|1|2|3] [--protocol baidu_std|http|h2|h2:grpc|...]
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { Channel, Controller, RpcError, Stream } from "../../src/index.js";
@@ -15,16 +15,25 @@ const server = args.get("server");
 const scenario = args.get("scenario") ?? "echo";
 const n = Number(args.get("n") ?? "3");
 const compress = Number(args.get("compress") ?? "0");
+const protocol = args.get("protocol") ?? "baidu_std";
 const scenarios = ["echo", "attachment", "fail", "timeout", "missing", "stream"];
-if (server === undefined || !scenarios.includes(scenario) || !Number.isInteger(n) || n < 0) {
+function usage(): never {
   console.error(
-    `usage: client --server HOST:PORT --scenario ${scenarios.join("|")} [--n N] [--compress 0|1|2|3]`,
+    `usage: client --server HOST:PORT --scenario ${scenarios.join("|")} [--n N] [--compress 0|1|2|3]` +
+      " [--protocol baidu_std|http|http:json|http:proto|h2|h2:json|h2:grpc|h2:grpc+json]",
   );
   process.exit(2);
 }
+if (server === undefined || !scenarios.includes(scenario) || !Number.isInteger(n) || n < 0) usage();
 
 // One channel, timeout 1000 ms, no retries: as the brpc peer client.
-const channel = new Channel(server, { timeoutMs: 1000, maxRetry: 0 });
+let channel: Channel;
+try {
+  channel = new Channel(server as string, { protocol, timeoutMs: 1000, maxRetry: 0 });
+} catch (err) {
+  console.error(String(err));
+  usage();
+}
 const echo = channel.client(EchoService);
 
 for (let i = 0; i < n; i++) {

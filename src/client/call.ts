@@ -25,6 +25,16 @@ function captureResolvers(resolve: (v: unknown) => void, reject: (e: unknown) =>
   capturedReject = reject;
 }
 
+/**
+ * The in-flight attempt of a call whose protocol has `startAttempt` (HTTP, h2, gRPC).
+ * `end` is called once when the attempt is over for the call (it failed, the call
+ * completed, timed out or was canceled); `responded` says whether a whole response came
+ * back. An attempt that is still running must abort its request.
+ */
+export interface CallAttempt {
+  end(responded: boolean): void;
+}
+
 /** A call in flight. Protocols read its request fields and complete it. */
 export class ClientCall extends TimerEntry implements PendingCall {
   readonly channel: ChannelCore;
@@ -46,6 +56,8 @@ export class ClientCall extends TimerEntry implements PendingCall {
   correlationId = 0;
   /** Connection of the current attempt. */
   conn: Connection | undefined = undefined;
+  /** Attempt of a `startAttempt` protocol (undefined for connection-based protocols). */
+  attempt: CallAttempt | undefined = undefined;
   /** Credential to send with this attempt (first request of an authenticated connection). */
   credential: Uint8Array | undefined = undefined;
   retried = 0;
@@ -119,6 +131,11 @@ export class ClientCall extends TimerEntry implements PendingCall {
 
   /** Start (or restart, on retry) an attempt. */
   issue(): void {
+    const protocol = this.channel.protocol;
+    if (protocol.startAttempt !== undefined) {
+      protocol.startAttempt(this);
+      return;
+    }
     const conn = this.channel.source.ready();
     if (conn !== undefined) {
       this.sendOn(conn);
@@ -314,7 +331,14 @@ export class ClientCall extends TimerEntry implements PendingCall {
 
   #releaseConnection(responded: boolean): void {
     const conn = this.conn;
-    if (conn === undefined) return;
+    if (conn === undefined) {
+      const attempt = this.attempt;
+      if (attempt !== undefined) {
+        this.attempt = undefined;
+        attempt.end(responded);
+      }
+      return;
+    }
     this.conn = undefined;
     conn.pending.delete(this.correlationId);
     const streams = this.streams;

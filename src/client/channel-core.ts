@@ -10,7 +10,11 @@ export type ConnectionType = "single" | "pooled" | "short";
 
 /** Options of a {@link Channel} (brpc `ChannelOptions` and related flags). */
 export interface ChannelOptions {
-  /** Protocol name, default "baidu_std". */
+  /**
+   * Protocol name, default "baidu_std". Also "http" (pooled/short), "h2" and "h2:grpc"
+   * with brpc's variants "http:json", "http:proto", "h2:json", "h2:proto", "h2:grpc+json"
+   * (see docs/http-client.md).
+   */
   protocol?: string;
   /** "single" (one multiplexed connection, default), "pooled" (one call per connection at a time) or "short" (a connection per call). */
   connectionType?: ConnectionType;

@@ -14,6 +14,13 @@ import { RpcError } from "../errors/rpc-error.js";
 import { registerBuiltins } from "../global.js";
 import { ContentType } from "../protocol/baidu-std/payload.js";
 import { compressTypeOf } from "../protocol/compress.js";
+import { httpClientProtocolOf } from "../protocol/http-client/channel-protocol.js";
+import {
+  type ResponseStream,
+  StreamExchange,
+  type StreamInput,
+  type StreamingKind,
+} from "../protocol/http-client/streaming.js";
 import { type Protocol, protocols } from "../protocol/protocol.js";
 import {
   DEFAULT_KEEPALIVE_MS,
@@ -34,12 +41,26 @@ import { openConnection } from "./connect.js";
 import { createConnectionSource } from "./connection-source.js";
 import { type ClientMethod, clientMethodOf, rawMethodOf } from "./method.js";
 
-/** A typed client: one async function per method of the service, keyed by local name. */
+/**
+ * A typed client: one function per method of the service, keyed by local name. Unary
+ * methods return a Promise of the response; gRPC streaming methods (h2:grpc channels)
+ * take an iterable of requests (client/bidi streaming) and return a
+ * {@link ResponseStream} (server/bidi streaming).
+ */
 export type Client<S extends DescService> = {
-  [K in keyof S["method"]]: S["method"][K] extends { input: infer I; output: infer O }
+  [K in keyof S["method"]]: S["method"][K] extends { methodKind: infer MK; input: infer I; output: infer O }
     ? I extends DescMessage
       ? O extends DescMessage
-        ? (req: MessageInitShape<I>, opts?: CallOptions) => Promise<MessageShape<O>>
+        ? MK extends "server_streaming"
+          ? (req: MessageInitShape<I>, opts?: CallOptions) => ResponseStream<MessageShape<O>>
+          : MK extends "client_streaming"
+            ? (reqs: StreamInput<MessageInitShape<I>>, opts?: CallOptions) => Promise<MessageShape<O>>
+            : MK extends "bidi_streaming"
+              ? (
+                  reqs: StreamInput<MessageInitShape<I>>,
+                  opts?: CallOptions,
+                ) => ResponseStream<MessageShape<O>>
+              : (req: MessageInitShape<I>, opts?: CallOptions) => Promise<MessageShape<O>>
         : never
       : never
     : never;
@@ -72,8 +93,13 @@ export class Channel implements ChannelCore {
       throw new TypeError(`bad address "${address}": port 0 cannot be connected to`);
     }
     this.address = formatEndpoint(this.endpoint);
-    const protocol = protocols.get(options.protocol ?? "baidu_std");
-    if (protocol.packRequest === undefined || protocol.processResponse === undefined) {
+    const name = options.protocol ?? "baidu_std";
+    const httpProtocol = httpClientProtocolOf(name);
+    const protocol: Protocol = httpProtocol ?? protocols.get(name);
+    if (
+      protocol.startAttempt === undefined &&
+      (protocol.packRequest === undefined || protocol.processResponse === undefined)
+    ) {
       throw new TypeError(`protocol "${protocol.name}" cannot be used by a Channel`);
     }
     this.protocol = protocol;
@@ -102,6 +128,19 @@ export class Channel implements ChannelCore {
       writeStallTimeoutMs: this.options.writeStallTimeoutMs,
       keepAliveMs: this.options.keepAliveMs,
     };
+    if (httpProtocol !== undefined) {
+      // http / h2 / h2:grpc run on node:http / node:http2 (one Agent or session per channel).
+      this.source = httpProtocol.createTransport(
+        {
+          endpoint: this.endpoint,
+          keepAliveMs: this.options.keepAliveMs,
+          maxPoolSize: this.options.maxPoolSize,
+          auth,
+        },
+        options.connectionType,
+      );
+      return;
+    }
     this.source = createConnectionSource(
       options.connectionType ?? "single",
       (owner, timeoutMs) =>
@@ -122,7 +161,25 @@ export class Channel implements ChannelCore {
     const out: Record<string, unknown> = {};
     for (const m of service.methods) {
       const cm = clientMethodOf(m);
-      out[m.localName] = (req: unknown, opts?: CallOptions) => this.#call(cm, req, opts);
+      const kind = m.methodKind;
+      if (kind !== "unary" && this.protocol.startAttempt === undefined) {
+        // brpc has no gRPC streaming over baidu_std.
+        const text = `Streaming method ${m.parent.typeName}.${m.name} needs protocol h2:grpc`;
+        out[m.localName] = (_req: unknown, opts?: CallOptions) => {
+          const p = this.#refuse(ErrorCode.EREQUEST, text, opts);
+          if (kind === "client_streaming") return p;
+          const ex = new StreamExchange(kind, undefined);
+          ex.settleWith(p);
+          return ex.output;
+        };
+      } else if (kind === "unary") {
+        out[m.localName] = (req: unknown, opts?: CallOptions) => this.#call(cm, req, opts);
+      } else if (kind === "client_streaming") {
+        out[m.localName] = (reqs: unknown, opts?: CallOptions) =>
+          this.#call(cm, new StreamExchange(kind, reqs), opts);
+      } else {
+        out[m.localName] = (req: unknown, opts?: CallOptions) => this.#openStream(cm, kind, req, opts);
+      }
     }
     return out as Client<S>;
   }
@@ -153,20 +210,38 @@ export class Channel implements ChannelCore {
     this.source.close();
   }
 
+  /** A server- or bidi-streaming call (gRPC): the call runs until the server's status. */
+  #openStream(
+    method: ClientMethod,
+    kind: StreamingKind,
+    request: unknown,
+    opts: CallOptions | undefined,
+  ): ResponseStream<unknown> {
+    const ex = new StreamExchange(kind, request);
+    ex.settleWith(this.#call(method, ex, opts));
+    return ex.output as ResponseStream<unknown>;
+  }
+
+  /** Fail a call that cannot start: fill the controller, reject with `[E<code>]text`. */
+  #refuse(code: number, text: string, opts: CallOptions | undefined): Promise<never> {
+    const full = `[E${code}]${text}`;
+    const cntl = opts?.controller;
+    if (cntl !== undefined) {
+      cntl.reset();
+      cntl.errorCode = code;
+      cntl.errorText = full;
+    }
+    return Promise.reject(new RpcError(code, full));
+  }
+
   #call(method: ClientMethod, request: unknown, opts: CallOptions | undefined): Promise<unknown> {
     let call: ClientCall;
     try {
       call = new ClientCall(this, method, request, opts);
     } catch (err) {
       // Bad call options (a logId that is not an integer, an unknown compressor ...).
-      const text = `[E${ErrorCode.EINVAL}]Invalid call options: ${err instanceof Error ? err.message : String(err)}`;
-      const cntl = opts?.controller;
-      if (cntl !== undefined) {
-        cntl.reset();
-        cntl.errorCode = ErrorCode.EINVAL;
-        cntl.errorText = text;
-      }
-      return Promise.reject(new RpcError(ErrorCode.EINVAL, text));
+      const text = `Invalid call options: ${err instanceof Error ? err.message : String(err)}`;
+      return this.#refuse(ErrorCode.EINVAL, text, opts);
     }
     if (this.#closed) call.fail(ErrorCode.EINVAL, "Channel is closed", false);
     else if (!call.done) call.issue();

@@ -21,6 +21,8 @@ export class Controller {
   requestUserFields: Record<string, string> | undefined = undefined;
   /** Send a CRC32C checksum with the request (brpc `set_request_checksum_type`). */
   requestChecksum: boolean | undefined = undefined;
+  /** [http, h2, gRPC] Extra request headers / metadata (brpc `http_request().SetHeader`). */
+  httpRequestHeaders: Record<string, string> | undefined = undefined;
 
   // ---- results ----
   /** 0 on success, else the brpc error code. */
@@ -43,6 +45,10 @@ export class Controller {
   responseCompressType = 0;
   /** Correlation id of the last attempt (diagnostics). */
   correlationId = 0;
+  /** [http, h2, gRPC] HTTP status of the response (0 when none arrived). */
+  httpStatusCode = 0;
+  /** [http, h2, gRPC] Response headers, lower-case names (gRPC: trailers included). */
+  httpResponseHeaders: Record<string, string> | undefined = undefined;
 
   /** True when the call failed. */
   get failed(): boolean {
@@ -61,5 +67,7 @@ export class Controller {
     this.responseUserFields = undefined;
     this.responseCompressType = 0;
     this.correlationId = 0;
+    this.httpStatusCode = 0;
+    this.httpResponseHeaders = undefined;
   }
 }

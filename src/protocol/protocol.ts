@@ -56,6 +56,14 @@ export interface Protocol {
    */
   packRequest?(conn: Connection, call: ClientCall): void;
   /**
+   * [Client] Stream-oriented client protocols (HTTP/1.1, h2, gRPC) that run each attempt
+   * on their own transport (node:http, node:http2) instead of a connection source +
+   * `packRequest`: start the current attempt of `call`. The attempt sets `call.attempt`
+   * (ended when the attempt or the call ends, e.g. on timeout or cancellation) and
+   * finishes through `call.complete()` / `call.fail()` / `call.onAttemptFailed()`.
+   */
+  startAttempt?(call: ClientCall): void;
+  /**
    * [Client] A response that arrived wrapped in a stream's first message (baidu_std
    * with streaming RPC): a whole frame of this protocol.
    */

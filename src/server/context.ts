@@ -6,6 +6,8 @@ import type { AuthContext } from "../auth.js";
 import { describeError, ErrorCode } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
 import type { StreamSettings } from "../protocol/baidu-std/meta.js";
+import type { GrpcCallInfo } from "../protocol/grpc/metadata.js";
+import type { HttpCall } from "../protocol/http/call.js";
 import { wireIdOf } from "../protocol/streaming-rpc/meta.js";
 import type { StreamOptions } from "../stream/options.js";
 import { Stream } from "../stream/stream.js";
@@ -54,6 +56,14 @@ export class ServerContext {
   responseChecksum = false;
   /** Content type of the request body (0 pb, 1 json, 2 proto-json, 3 proto-text). */
   contentType = 0;
+  /**
+   * HTTP/h2 requests: method, path, query and headers of the request, status and
+   * headers of the response, progressive responses (see docs/http.md). Undefined for
+   * other protocols.
+   */
+  http: HttpCall | undefined = undefined;
+  /** HTTP: the part of the URL path after the method (`/Service/Method/<rest>`) or matched by a restful `*`. */
+  unresolvedPath = "";
   /** What the authenticator said about this connection, when one is configured. */
   authContext: AuthContext | undefined = undefined;
   /** @internal protocol-private data (e.g. the baidu_std correlation id). */
@@ -66,6 +76,8 @@ export class ServerContext {
   remoteStreamSettings: StreamSettings | undefined = undefined;
   /** @internal streams accepted by the handler. */
   acceptedStreams: Stream[] | undefined = undefined;
+  /** gRPC metadata, response headers/trailers and status override; set for gRPC calls only. */
+  grpc: GrpcCallInfo | undefined = undefined;
 
   #errorCode = 0;
   #errorText = "";
@@ -180,6 +192,15 @@ export class ServerContext {
     });
     this.acceptedStreams = streams;
     return streams;
+  }
+
+  /**
+   * @internal Abort {@link signal} with `reason`: the call ended before the handler did
+   * (client cancellation, deadline). No-op once aborted.
+   */
+  abort(reason: unknown): void {
+    if (this.#abort === undefined) this.#abort = new AbortController();
+    if (!this.#abort.signal.aborted) this.#abort.abort(reason);
   }
 
   /** @internal release the abort watcher once the call is over. */

@@ -10,6 +10,7 @@ import { ErrorCode } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
 import { registerBuiltins } from "../global.js";
 import { log } from "../log.js";
+import { RestfulRouter } from "../protocol/http/restful.js";
 import { type Protocol, serverProtocols } from "../protocol/protocol.js";
 import {
   Connection,
@@ -64,6 +65,13 @@ export interface ServerOptions {
 export interface AddServiceOptions {
   /** Max concurrency per method, by method name ("Echo") or local name ("echo"). */
   maxConcurrency?: Record<string, number>;
+  /**
+   * HTTP restful mappings, e.g. `"/v1/echo/* => Echo, /v1/ping => Ping"` (brpc's
+   * `AddService(svc, ownership, "PATH => METHOD, ...")`, see docs/http.md).
+   */
+  restful?: string;
+  /** Keep methods that have restful paths reachable at /Service/Method too (brpc `allow_default_url`). */
+  allowDefaultUrl?: boolean;
 }
 
 type State = "idle" | "starting" | "running" | "stopping" | "stopped";
@@ -72,6 +80,7 @@ type State = "idle" | "starting" | "running" | "stopping" | "stopped";
 export class Server implements ConnectionOwner {
   readonly options: Readonly<Required<Omit<ServerOptions, "auth">>> & { auth: Authenticator | undefined };
   readonly #registry = new ServiceRegistry();
+  readonly #restful = new RestfulRouter();
   readonly #connections = new Set<Connection>();
   #net: NetServer | undefined;
   #endpoint: Endpoint | undefined;
@@ -111,7 +120,15 @@ export class Server implements ConnectionOwner {
         throw new TypeError(`maxConcurrency: ${desc.typeName} has no method "${k}"`);
       }
     }
+    const mappings = this.#restful.prepare(
+      desc.typeName,
+      desc.methods.map((m) => m.name),
+      opts.restful,
+      opts.allowDefaultUrl ?? false,
+      this.#registry,
+    );
     const svc = this.#registry.addTyped(desc, impl as Record<string, unknown>);
+    this.#restful.commit(svc, mappings);
     for (const m of svc.methods.values()) {
       m.maxConcurrency =
         opts.maxConcurrency?.[m.name] ??
@@ -148,6 +165,11 @@ export class Server implements ConnectionOwner {
   /** The registered services. @internal */
   get registry(): ServiceRegistry {
     return this.#registry;
+  }
+
+  /** Restful mappings of the services. @internal */
+  get restful(): RestfulRouter {
+    return this.#restful;
   }
 
   /** True while serving (between start() and stop()). */

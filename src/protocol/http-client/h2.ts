@@ -1,0 +1,440 @@
+/**
+ * One h2 attempt of a ClientCall on the channel's node:http2 session: `h2[:json|:proto]`
+ * calls (HTTP semantics, brpc's `HTTP/2.0 <status>` errors) and `h2:grpc[+json]` calls,
+ * unary and streaming (grpc-status trailers, the gRPC -> brpc status mapping,
+ * length-prefixed messages, gzip).
+ */
+import { STATUS_CODES } from "node:http";
+import { type ClientHttp2Stream, constants as h2c, type IncomingHttpHeaders } from "node:http2";
+import { gzipSync } from "node:zlib";
+import type { CallAttempt, ClientCall } from "../../client/call.js";
+import { ErrorCode, errnoFromNodeError } from "../../errors/errno.js";
+import { RpcError } from "../../errors/rpc-error.js";
+import { CompressType } from "../compress.js";
+import type { HttpClientSpec, OutgoingRequest } from "./channel-protocol.js";
+import { type BodyFormat, decodeMessage, encodeMessage, parseContentType } from "./content.js";
+import {
+  type GrpcMessage,
+  GrpcMessageReader,
+  grpcDecompress,
+  grpcStatusName,
+  grpcStatusToErrorCode,
+  parseGrpcStatus,
+  percentDecode,
+} from "./grpc.js";
+import { finishHttpCall, headersRecord, httpErrorText, userFieldsOf } from "./response.js";
+import { requestIterator, type StreamExchange } from "./streaming.js";
+import type { H2Conn, H2Transport } from "./transport.js";
+
+const EMPTY = Buffer.alloc(0);
+
+/** Frame one gRPC message (1-byte compressed flag, uint32 BE length), gzipped when asked. */
+export function grpcFrame(call: ClientCall, spec: HttpClientSpec, msg: unknown, gzip: boolean): Buffer {
+  const framed = encodeMessage(call.method.input, msg, spec.format, spec.contentType, 5);
+  if (!gzip) {
+    framed.writeUInt32BE(framed.length - 5, 1);
+    return framed;
+  }
+  const packed = gzipSync(framed.subarray(5));
+  const out = Buffer.allocUnsafe(5 + packed.length);
+  out[0] = 1;
+  out.writeUInt32BE(packed.length, 1);
+  packed.copy(out, 5);
+  return out;
+}
+
+/** brpc's `H2ErrorToStatusCode`: the HTTP status a client reports for a RST_STREAM code. */
+function h2ErrorToStatus(code: number): number {
+  switch (code) {
+    case h2c.NGHTTP2_NO_ERROR:
+      return 200;
+    case h2c.NGHTTP2_SETTINGS_TIMEOUT:
+      return 504;
+    case h2c.NGHTTP2_STREAM_CLOSED:
+      return 400;
+    case h2c.NGHTTP2_REFUSED_STREAM:
+    case h2c.NGHTTP2_CANCEL:
+    case h2c.NGHTTP2_ENHANCE_YOUR_CALM:
+      return 503;
+    case h2c.NGHTTP2_INADEQUATE_SECURITY:
+      return 401;
+    case h2c.NGHTTP2_HTTP_1_1_REQUIRED:
+      return 505;
+    default:
+      return 500;
+  }
+}
+
+/** An h2 stream carrying one attempt of a call. */
+export class H2Attempt implements CallAttempt {
+  readonly call: ClientCall;
+  readonly #spec: HttpClientSpec;
+  readonly #ex: StreamExchange | undefined;
+  readonly #conn: H2Conn | undefined;
+  readonly #stream: ClientHttp2Stream | undefined;
+  readonly #maxBody: number;
+  #ended = false;
+  #reported = false;
+  /** The response ended normally (no RST_STREAM needed). */
+  #complete = false;
+  #status = 0;
+  #headers: Record<string, string> = {};
+  #grpcResponse = false;
+  #respFormat: BodyFormat = "proto";
+  #respEncoding: string | undefined = undefined;
+  #compressedSeen = false;
+  #reader: GrpcMessageReader | undefined = undefined;
+  #messages: GrpcMessage[] = [];
+  #chunks: Buffer[] = [];
+  #size = 0;
+
+  constructor(call: ClientCall, spec: HttpClientSpec, t: H2Transport, out: OutgoingRequest) {
+    this.call = call;
+    this.#spec = spec;
+    this.#ex = out.exchange;
+    this.#maxBody = call.channel.options.maxBodySize;
+    call.attempt = this;
+    const left = call.remainingMs();
+    const connectTimeout = call.channel.options.connectTimeoutMs;
+    let conn: H2Conn;
+    let stream: ClientHttp2Stream;
+    const headers: Record<string, string> = { ":method": "POST", ":path": out.path };
+    for (const [k, v] of Object.entries(out.headers)) headers[k.toLowerCase()] = v;
+    let c: H2Conn | undefined;
+    try {
+      c = t.conn(left === undefined ? connectTimeout : Math.min(connectTimeout, left));
+      conn = c;
+      stream = conn.session.request(headers, { endStream: false });
+    } catch (err) {
+      this.#conn = undefined;
+      this.#stream = undefined;
+      const e = err as Error & { code?: string };
+      const bad = e.code === "ERR_HTTP2_INVALID_HEADER_VALUE" || e.code === "ERR_INVALID_HTTP_TOKEN";
+      if (e.code === "ERR_HTTP2_OUT_OF_STREAMS" && c !== undefined) {
+        // Stream ids ran out: the next attempt opens a new session (brpc EH2RUNOUTSTREAMS).
+        c.dead = true;
+        this.#report(() =>
+          this.#failAttempt(ErrorCode.EH2RUNOUTSTREAMS, `Fail to allocate stream_id on ${t.address}`),
+        );
+        return;
+      }
+      this.#report(() =>
+        bad || e instanceof TypeError
+          ? call.fail(ErrorCode.EREQUEST, `Bad h2 request: ${e.message}`, false)
+          : this.#failAttempt(
+              ErrorCode.EFAILEDSOCKET,
+              `Fail to create h2 stream to ${t.address}: ${e.message}`,
+            ),
+      );
+      return;
+    }
+    this.#conn = conn;
+    this.#stream = stream;
+    conn.streamOpened();
+    stream.once("close", () => {
+      conn.streamClosed();
+      this.#onClose();
+    });
+    stream.on("response", (h) => this.#onResponse(h));
+    stream.on("data", (d: Buffer) => this.#onData(d));
+    stream.on("trailers", (h) => headersRecord(h, this.#headers));
+    stream.on("end", () => this.#onEnd());
+    stream.on("error", (err) => this.#onError(err));
+    const ex = this.#ex;
+    ex?.output?.attach({
+      pause: () => stream.pause(),
+      resume: () => stream.resume(),
+      cancel: () =>
+        this.#report(() =>
+          call.fail(ErrorCode.ECANCELED, `Canceled by the reader @${call.remoteSide}`, false),
+        ),
+    });
+    if (out.body !== undefined) stream.end(out.body);
+    else if (ex !== undefined) void this.#pump(stream, ex, out.gzip);
+    else stream.end();
+  }
+
+  /** [CallAttempt] */
+  end(_responded: boolean): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const s = this.#stream;
+    if (s === undefined || s.closed) return;
+    // Unfinished: cancel. Finished while requests were still going out (a server that
+    // answered a client stream early): close our half too, or the stream stays open.
+    if (!this.#complete) s.close(h2c.NGHTTP2_CANCEL);
+    else if (!s.writableEnded) s.close(h2c.NGHTTP2_NO_ERROR);
+  }
+
+  get #live(): boolean {
+    return !this.#ended && !this.#reported;
+  }
+
+  #report(fn: () => void): void {
+    if (this.#ended || this.#reported) return;
+    this.#reported = true;
+    fn();
+  }
+
+  /** A transport failure: retried by the call's policy, except for streaming calls. */
+  #failAttempt(code: number, text: string): void {
+    if (this.#ex !== undefined) this.call.fail(code, text, false);
+    else this.call.onAttemptFailed(code, text);
+  }
+
+  /** Send the requests of a client/bidi-streaming call, honouring flow control. */
+  async #pump(stream: ClientHttp2Stream, ex: StreamExchange, gzip: boolean): Promise<void> {
+    let it: AsyncIterator<unknown> | Iterator<unknown>;
+    try {
+      it = requestIterator(ex.input);
+    } catch (err) {
+      this.#report(() => this.call.fail(ErrorCode.EREQUEST, (err as Error).message, false));
+      return;
+    }
+    let done = false;
+    try {
+      for (;;) {
+        if (!this.#live || stream.destroyed) break;
+        const r = await it.next();
+        if (r.done === true) {
+          done = true;
+          break;
+        }
+        if (!this.#live || stream.destroyed) break;
+        const frame = grpcFrame(this.call, this.#spec, r.value, gzip);
+        if (!stream.write(frame)) {
+          await new Promise<void>((resolve) => {
+            const go = () => {
+              stream.off("drain", go);
+              stream.off("close", go);
+              resolve();
+            };
+            stream.on("drain", go);
+            stream.on("close", go);
+          });
+        }
+      }
+      if (done && !stream.destroyed && !stream.writableEnded) stream.end();
+    } catch (err) {
+      const text = err instanceof Error ? err.message : String(err);
+      this.#report(() =>
+        this.call.fail(ErrorCode.EREQUEST, `Fail to send the request stream: ${text}`, false),
+      );
+    } finally {
+      if (!done) {
+        try {
+          await it.return?.();
+        } catch {
+          // The request iterable's own cleanup failed: nothing left to report to.
+        }
+      }
+    }
+  }
+
+  #onResponse(h: IncomingHttpHeaders & { ":status"?: number }): void {
+    const conn = this.#conn as H2Conn;
+    if (this.#live) {
+      this.call.remoteSide = conn.remoteSide;
+      this.call.localSide = conn.localSide;
+    }
+    this.#status = Number(h[":status"] ?? 0);
+    headersRecord(h, this.#headers);
+    const ct = parseContentType(h["content-type"]);
+    this.#grpcResponse = this.#spec.grpc && ct.grpc;
+    if (this.#grpcResponse) {
+      this.#respFormat = ct.format;
+      const enc = h["grpc-encoding"];
+      this.#respEncoding = typeof enc === "string" ? enc : undefined;
+      this.#reader = new GrpcMessageReader(this.#maxBody);
+    }
+  }
+
+  #onData(d: Buffer): void {
+    if (!this.#live) return;
+    const reader = this.#reader;
+    if (reader === undefined) {
+      this.#size += d.length;
+      if (this.#size > this.#maxBody) {
+        this.#report(() =>
+          this.call.fail(
+            ErrorCode.ERESPONSE,
+            `The response body is larger than maxBodySize=${this.#maxBody} @${this.call.remoteSide}`,
+            false,
+          ),
+        );
+        return;
+      }
+      this.#chunks.push(d);
+      return;
+    }
+    let msgs: GrpcMessage[];
+    try {
+      msgs = reader.push(d);
+    } catch (err) {
+      this.#report(() =>
+        this.call.fail(ErrorCode.ERESPONSE, `Invalid gRPC response: ${(err as Error).message}`, false),
+      );
+      return;
+    }
+    const out = this.#ex?.output;
+    for (const m of msgs) {
+      if (out === undefined) {
+        this.#messages.push(m);
+        continue;
+      }
+      let v: unknown;
+      try {
+        v = this.#decode(m);
+      } catch (err) {
+        this.#report(() => this.call.fail(ErrorCode.ERESPONSE, (err as Error).message, false));
+        return;
+      }
+      out.push(v);
+    }
+  }
+
+  #decode(m: GrpcMessage): unknown {
+    let data = m.data;
+    if (m.compressed) {
+      this.#compressedSeen = true;
+      data = grpcDecompress(this.#respEncoding, data, this.#maxBody);
+    }
+    const t = this.call.method.output;
+    if (t.codec === undefined) return Buffer.from(data);
+    return decodeMessage(t, data, this.#respFormat, this.#maxBody);
+  }
+
+  #onEnd(): void {
+    // Without headers the stream ended because it was torn down: 'close' reports it.
+    if (this.#status === 0) return;
+    this.#complete = true;
+    if (!this.#live) return;
+    if (!this.#spec.grpc) {
+      const body =
+        this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#size);
+      this.#report(() =>
+        finishHttpCall(this.call, {
+          status: this.#status,
+          reason: STATUS_CODES[this.#status] ?? "Unknown",
+          version: "2.0",
+          headers: this.#headers,
+          body,
+        }),
+      );
+      return;
+    }
+    this.#report(() => this.#finishGrpc());
+  }
+
+  #finishGrpc(): void {
+    const call = this.call;
+    const h = this.#headers;
+    const cntl = call.cntl;
+    if (cntl !== undefined) {
+      cntl.httpStatusCode = this.#status;
+      cntl.httpResponseHeaders = h;
+    }
+    const gs = h["grpc-status"];
+    if (gs === undefined) {
+      if (this.#status < 200 || this.#status >= 300) {
+        const body = Buffer.concat(this.#chunks);
+        const text = httpErrorText("2.0", this.#status, STATUS_CODES[this.#status] ?? "Unknown", body);
+        call.fail(
+          ErrorCode.EHTTP,
+          text,
+          this.#ex === undefined && call.channel.retryable(ErrorCode.EHTTP),
+          true,
+        );
+        return;
+      }
+      call.fail(ErrorCode.EINTERNAL, "Missing grpc-status in the gRPC response", false, true);
+      return;
+    }
+    const status = parseGrpcStatus(gs);
+    if (status !== 0) {
+      const code = grpcStatusToErrorCode(status);
+      const msg = h["grpc-message"];
+      const text = msg !== undefined ? percentDecode(msg) : grpcStatusName(status);
+      call.fail(code, text, this.#ex === undefined && call.channel.retryable(code), true);
+      return;
+    }
+    const userFields = userFieldsOf(h);
+    if (this.#reader?.partial === true) {
+      call.fail(ErrorCode.ERESPONSE, "Invalid gRPC response: truncated message", false, true);
+      return;
+    }
+    if (this.#ex?.output !== undefined) {
+      call.complete(undefined, EMPTY, userFields, this.#compressedSeen ? CompressType.GZIP : 0);
+      return;
+    }
+    const n = this.#messages.length;
+    if (n !== 1) {
+      call.fail(
+        ErrorCode.ERESPONSE,
+        `Invalid gRPC response: ${n} messages for a unary response`,
+        false,
+        true,
+      );
+      return;
+    }
+    let res: unknown;
+    try {
+      res = this.#decode(this.#messages[0] as GrpcMessage);
+    } catch (err) {
+      call.fail(ErrorCode.ERESPONSE, (err as Error).message, false, true);
+      return;
+    }
+    call.complete(res, EMPTY, userFields, this.#compressedSeen ? CompressType.GZIP : 0);
+  }
+
+  #onError(err: Error & { code?: string; cause?: unknown }): void {
+    if (!this.#live) return;
+    const s = this.#stream as ClientHttp2Stream;
+    if (err.code === "ERR_HTTP2_STREAM_ERROR" && s.rstCode !== undefined) {
+      this.#onReset(s.rstCode);
+      return;
+    }
+    if (err.code === "ERR_HTTP2_OUT_OF_STREAMS") {
+      (this.#conn as H2Conn).dead = true;
+      this.#report(() =>
+        this.#failAttempt(ErrorCode.EH2RUNOUTSTREAMS, `Fail to allocate stream_id: ${err.message}`),
+      );
+      return;
+    }
+    const cause = err.cause instanceof Error ? err.cause : err;
+    if (cause instanceof RpcError) {
+      this.#report(() => this.#failAttempt(cause.code, cause.text));
+      return;
+    }
+    const conn = this.#conn as H2Conn;
+    const code = errnoFromNodeError(cause);
+    const text = conn.connected
+      ? `${cause.message} (${conn.remoteSide})`
+      : `Fail to connect ${conn.remoteSide}: ${cause.message}`;
+    this.#report(() => this.#failAttempt(code, text));
+  }
+
+  /** The peer reset the stream: brpc reports the HTTP status of the h2 error code. */
+  #onReset(rstCode: number): void {
+    const status = h2ErrorToStatus(rstCode);
+    const text = `HTTP/2.0 ${status} ${STATUS_CODES[status] ?? "Unknown"}`;
+    this.#report(() => this.call.fail(ErrorCode.EHTTP, text, false, false));
+  }
+
+  #onClose(): void {
+    if (!this.#live) return;
+    if (this.#complete) return;
+    const s = this.#stream as ClientHttp2Stream;
+    const sessionAlive = !(this.#conn as H2Conn).session.destroyed;
+    if (sessionAlive && s.rstCode !== undefined && s.rstCode !== h2c.NGHTTP2_NO_ERROR) {
+      this.#onReset(s.rstCode);
+      return;
+    }
+    this.#report(() =>
+      this.#failAttempt(
+        ErrorCode.EFAILEDSOCKET,
+        `h2 stream to ${this.call.remoteSide} closed before the response ended`,
+      ),
+    );
+  }
+}
