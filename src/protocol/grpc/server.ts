@@ -9,7 +9,7 @@
  * response message(s) go out as length-prefixed DATA, followed by the trailers
  * `grpc-status` / `grpc-message`. The response is always `:status 200`.
  */
-import type { IncomingHttpHeaders, Http2ServerRequest, Http2ServerResponse, OutgoingHttpHeaders } from "node:http2";
+import { constants as h2constants, type IncomingHttpHeaders, type Http2ServerRequest, type Http2ServerResponse, type OutgoingHttpHeaders } from "node:http2";
 import type { AuthContext } from "../../auth.js";
 import { ErrorCode } from "../../errors/errno.js";
 import { RpcError } from "../../errors/rpc-error.js";
@@ -663,12 +663,28 @@ class GrpcServerCall {
       if (this.info !== undefined) addMetadata(trailers, this.info.responseTrailers);
       this.res.addTrailers(trailers);
       this.res.end();
+      this.resetAfterTrailers();
     } catch (err) {
       log.warn(`${this.ctx.fullMethodName}: failed to end the gRPC response`, err);
       try {
         this.res.stream.close(2 /* INTERNAL_ERROR */);
       } catch {}
     }
+  }
+
+  /**
+   * The response ended before the client half-closed: like grpc-go and brpc, end the
+   * stream with RST_STREAM(NO_ERROR) once the trailers are out, so the client's stream
+   * closes and the rest of the request is not transferred for nothing.
+   */
+  resetAfterTrailers(): void {
+    const stream = this.res.stream;
+    const reset = (): void => {
+      if (!stream.destroyed && !stream.readableEnded && !this.inputEnded) stream.close(h2constants.NGHTTP2_NO_ERROR);
+    };
+    // Node's compat layer sends the trailers on 'wantTrailers' (after the last DATA frame);
+    // the RST is submitted behind them.
+    stream.once("wantTrailers", () => setImmediate(reset));
   }
 
   /**
