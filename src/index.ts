@@ -29,7 +29,14 @@ export {
 export { ResponseStream, type StreamInput } from "./protocol/http-client/streaming.js";
 export { ServerContext } from "./server/context.js";
 export { type AddServiceOptions, Server, type ServerOptions } from "./server/server.js";
-export type { ServiceImpl, UnaryHandler } from "./server/service-impl.js";
+export type {
+  BidiStreamingHandler,
+  ClientStreamingHandler,
+  HandlerResponses,
+  ServerStreamingHandler,
+  ServiceImpl,
+  UnaryHandler,
+} from "./server/service-impl.js";
 export type { RawMethodHandler } from "./server/service-registry.js";
 export type { StreamHandler, StreamOptions, StreamWriteOptions } from "./stream/options.js";
 export { Stream, type StreamState } from "./stream/stream.js";

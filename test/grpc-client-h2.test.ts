@@ -11,7 +11,6 @@ import { deflateSync, gunzipSync, gzipSync } from "node:zlib";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema, EchoResponseSchema, EchoService } from "../examples/gen/peer_pb.js";
 import { Channel, Controller, ErrorCode, RpcError } from "../src/index.js";
-import { GrpcMessageReader } from "../src/protocol/http-client/grpc.js";
 import { StreamService } from "./gen/client_stream_pb.js";
 import {
   grpcFrame,
@@ -321,37 +320,5 @@ describe("h2:grpc client streaming: a server that answers before the requests en
     assert.ok(await eventually(() => serverStreamClosed));
     ch.close();
     await peer.close();
-  });
-});
-
-describe("GrpcMessageReader", () => {
-  const frame = (n: number, fill: number) => grpcFrame(Buffer.alloc(n, fill));
-
-  it("cuts messages split over many chunks and several messages in one chunk", () => {
-    const all = Buffer.concat([frame(3, 1), frame(0, 0), frame(70000, 2), frame(10, 3)]);
-    for (const step of [1, 2, 5, 7, 4096, all.length]) {
-      const r = new GrpcMessageReader(1 << 20);
-      const got: { compressed: boolean; data: Buffer }[] = [];
-      for (let off = 0; off < all.length; off += step) got.push(...r.push(all.subarray(off, off + step)));
-      assert.deepEqual(
-        got.map((m) => [m.data.length, m.data[0]]),
-        [
-          [3, 1],
-          [0, undefined],
-          [70000, 2],
-          [10, 3],
-        ],
-        `step ${step}`,
-      );
-      assert.equal(r.partial, false);
-    }
-  });
-
-  it("keeps a partial message; refuses oversized messages and bad flags", () => {
-    const r = new GrpcMessageReader(100);
-    assert.deepEqual(r.push(frame(50, 1).subarray(0, 20)), []);
-    assert.equal(r.partial, true);
-    assert.throws(() => new GrpcMessageReader(100).push(frame(101, 1)), /larger than the limit/);
-    assert.throws(() => new GrpcMessageReader(100).push(Buffer.from([2, 0, 0, 0, 0])), /flag/);
   });
 });

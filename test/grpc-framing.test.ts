@@ -149,7 +149,9 @@ describe("length-prefixed messages", () => {
           let i = 0;
           while (off < wire.length) {
             const n = cuts[i++ % cuts.length]!;
-            d.push(wire.subarray(off, off + n), (m) => got.push({ compressed: m.compressed, data: Buffer.from(m.data) }));
+            d.push(wire.subarray(off, off + n), (m) =>
+              got.push({ compressed: m.compressed, data: Buffer.from(m.data) }),
+            );
             off += n;
           }
           assert.equal(d.bufferedBytes, 0);
@@ -183,10 +185,19 @@ describe("length-prefixed messages", () => {
     for (const enc of ["gzip", "deflate"] as const) {
       const z = await compressMessage(enc, data);
       assert.deepEqual(await decompressMessage(enc, z, 5000), data);
-      await assert.rejects(decompressMessage(enc, z, 4999), (e: unknown) => e instanceof RpcError && e.code === ErrorCode.ELIMIT);
-      await assert.rejects(decompressMessage(enc, Buffer.from("junk"), 10), (e: unknown) => e instanceof RpcError && e.code === ErrorCode.EINTERNAL);
+      await assert.rejects(
+        decompressMessage(enc, z, 4999),
+        (e: unknown) => e instanceof RpcError && e.code === ErrorCode.ELIMIT,
+      );
+      await assert.rejects(
+        decompressMessage(enc, Buffer.from("junk"), 10),
+        (e: unknown) => e instanceof RpcError && e.code === ErrorCode.EINTERNAL,
+      );
     }
-    await assert.rejects(decompressMessage("identity", data, 10_000), (e: unknown) => e instanceof RpcError && e.code === ErrorCode.EINTERNAL);
+    await assert.rejects(
+      decompressMessage("identity", data, 10_000),
+      (e: unknown) => e instanceof RpcError && e.code === ErrorCode.EINTERNAL,
+    );
     assert.equal(acceptsEncoding("identity, deflate ,gzip", "gzip"), true);
     assert.equal(acceptsEncoding("identity", "gzip"), false);
     assert.equal(acceptsEncoding(undefined, "identity"), true);

@@ -25,7 +25,8 @@ import {
 } from "./helpers/grpc-services.js";
 import { eventually } from "./helpers/servers.js";
 
-const num = (init: Parameters<typeof create<typeof NumSchema>>[1]) => Buffer.from(toBinary(NumSchema, create(NumSchema, init)));
+const num = (init: Parameters<typeof create<typeof NumSchema>>[1]) =>
+  Buffer.from(toBinary(NumSchema, create(NumSchema, init)));
 
 /** A unary call of any path with raw bytes through grpc-js. */
 function rawUnary(port: number, path: string, req: Buffer): Promise<Buffer> {
@@ -84,7 +85,11 @@ describe("gRPC unary (grpc-js -> brpc-ts)", () => {
   });
 
   it("routes /ShortName/Method like brpc", async () => {
-    const out = await rawUnary(s.port, "/EchoService/Echo", Buffer.from(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: "short" }))));
+    const out = await rawUnary(
+      s.port,
+      "/EchoService/Echo",
+      Buffer.from(toBinary(EchoRequestSchema, create(EchoRequestSchema, { message: "short" }))),
+    );
     assert.deepEqual(out, Buffer.from([0x0a, 5, ...Buffer.from("short")]));
   });
 
@@ -132,13 +137,25 @@ describe("gRPC unary (grpc-js -> brpc-ts)", () => {
     );
     await rejectsGrpc(rawUnary(s.port, "/no.Such/Echo", Buffer.alloc(0)), grpc.status.UNIMPLEMENTED, /E1002/);
     await rejectsGrpc(rawUnary(s.port, "/NoSuch/Echo", Buffer.alloc(0)), grpc.status.UNIMPLEMENTED, /E1002/);
-    await rejectsGrpc(unary(c.echo, "missing", { message: "x" }), grpc.status.UNIMPLEMENTED, /\[E1002\]not implemented$/);
-    await rejectsGrpc(unary(c.calc, "nothing", {}), grpc.status.INTERNAL, /Method Nothing\(\) not implemented\.$/);
+    await rejectsGrpc(
+      unary(c.echo, "missing", { message: "x" }),
+      grpc.status.UNIMPLEMENTED,
+      /\[E1002\]not implemented$/,
+    );
+    await rejectsGrpc(
+      unary(c.calc, "nothing", {}),
+      grpc.status.INTERNAL,
+      /Method Nothing\(\) not implemented\.$/,
+    );
   });
 
   it("a handler's throw becomes INTERNAL with its message", async () => {
     // fail_code 2001 via RpcError thrown from the Calc handler.
-    await rejectsGrpc(unary(c.calc, "echo", { text: "boom", failCode: 2001 }), grpc.status.INTERNAL, /\[E2001\]failed on purpose: boom$/);
+    await rejectsGrpc(
+      unary(c.calc, "echo", { text: "boom", failCode: 2001 }),
+      grpc.status.INTERNAL,
+      /\[E2001\]failed on purpose: boom$/,
+    );
   });
 
   it("log-id and metadata: request metadata on ctx.grpc, response headers and trailers back", async () => {
@@ -185,46 +202,65 @@ describe("gRPC unary (grpc-js -> brpc-ts)", () => {
 
   it("a malformed grpc-timeout is ignored (brpc: digits then one unit)", async () => {
     for (const t of ["10", "1x", "m", "1.5S", "-5m"]) {
-      const r = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-timeout": t }), [lpm(num({ text: "t" }))]);
+      const r = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-timeout": t }), [
+        lpm(num({ text: "t" })),
+      ]);
       assert.equal(r.trailers?.["grpc-status"], "0", t);
       assert.equal(s.probe.lastCtx?.timeoutMs, undefined, t);
     }
   });
 
   it("grpc-timeout 0 fails at once", async () => {
-    const r = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-timeout": "0n" }), [lpm(num({ text: "z" }))]);
+    const r = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-timeout": "0n" }), [
+      lpm(num({ text: "z" })),
+    ]);
     // 0n rounds up to 1us in brpc, expired before the handler could answer.
     assert.ok(r.trailers?.["grpc-status"] === "4" || r.trailers?.["grpc-status"] === "0");
-    const r2 = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-timeout": "0S" }), [lpm(num({ text: "z" }))]);
+    const r2 = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-timeout": "0S" }), [
+      lpm(num({ text: "z" })),
+    ]);
     assert.equal(r2.trailers?.["grpc-status"], "4");
   });
 
   it("answers application/grpc+proto with the same subtype", async () => {
-    const r = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "content-type": "application/grpc+proto" }), [
-      lpm(num({ value: 7, text: "p" })),
-    ]);
+    const r = await h2call(
+      s.port,
+      grpcHeaders("/grpctest.Calc/Echo", { "content-type": "application/grpc+proto" }),
+      [lpm(num({ value: 7, text: "p" }))],
+    );
     assert.equal(r.headers?.["content-type"], "application/grpc+proto");
     const [m] = splitMessages(r.data);
     assert.equal(fromBinary(NumSchema, m!.data).text, "p|log=-|ct=0|proto");
   });
 
   it("application/grpc+json carries JSON messages (brpc's json2pb)", async () => {
-    const r = await h2call(s.port, grpcHeaders("/example.EchoService/Echo", { "content-type": "application/grpc+json" }), [
-      lpm(Buffer.from(JSON.stringify({ message: "json hi" }))),
-    ]);
+    const r = await h2call(
+      s.port,
+      grpcHeaders("/example.EchoService/Echo", { "content-type": "application/grpc+json" }),
+      [lpm(Buffer.from(JSON.stringify({ message: "json hi" })))],
+    );
     assert.equal(r.headers?.["content-type"], "application/grpc+json");
     assert.equal(r.trailers?.["grpc-status"], "0");
     const [m] = splitMessages(r.data);
     assert.deepEqual(JSON.parse(m!.data.toString()), { message: "json hi" });
-    const bad = await h2call(s.port, grpcHeaders("/example.EchoService/Echo", { "content-type": "application/grpc+json" }), [
-      lpm(Buffer.from("{not json")),
-    ]);
+    const bad = await h2call(
+      s.port,
+      grpcHeaders("/example.EchoService/Echo", { "content-type": "application/grpc+json" }),
+      [lpm(Buffer.from("{not json"))],
+    );
     assert.equal(bad.trailers?.["grpc-status"], String(grpc.status.INVALID_ARGUMENT));
-    assert.match(decodeURIComponent(String(bad.trailers?.["grpc-message"])), /\[E1003\]Fail to parse request message/);
+    assert.match(
+      decodeURIComponent(String(bad.trailers?.["grpc-message"])),
+      /\[E1003\]Fail to parse request message/,
+    );
   });
 
   it("a missing required field in the request is INVALID_ARGUMENT", async () => {
-    await rejectsGrpc(rawUnary(s.port, "/example.EchoService/Echo", Buffer.alloc(0)), grpc.status.INVALID_ARGUMENT, /Missing required fields in request: message/);
+    await rejectsGrpc(
+      rawUnary(s.port, "/example.EchoService/Echo", Buffer.alloc(0)),
+      grpc.status.INVALID_ARGUMENT,
+      /Missing required fields in request: message/,
+    );
   });
 });
 
@@ -260,7 +296,9 @@ describe("gRPC streaming (grpc-js -> brpc-ts)", () => {
 
   it("client streaming: every request reaches the handler's for-await", async () => {
     const sum = await new Promise<{ total: number; count: number }>((resolve, reject) => {
-      const w = c.calc.add((err: Error | null, v: { total: number; count: number }) => (err ? reject(err) : resolve(v)));
+      const w = c.calc.add((err: Error | null, v: { total: number; count: number }) =>
+        err ? reject(err) : resolve(v),
+      );
       for (let i = 1; i <= 100; i++) w.write({ value: i });
       w.end();
     });
@@ -269,7 +307,9 @@ describe("gRPC streaming (grpc-js -> brpc-ts)", () => {
 
   it("client streaming with no messages", async () => {
     const sum = await new Promise<{ total: number; count: number }>((resolve, reject) => {
-      const w = c.calc.add((err: Error | null, v: { total: number; count: number }) => (err ? reject(err) : resolve(v)));
+      const w = c.calc.add((err: Error | null, v: { total: number; count: number }) =>
+        err ? reject(err) : resolve(v),
+      );
       w.end();
     });
     assert.deepEqual(sum, { total: 0, count: 0 });
@@ -335,7 +375,10 @@ describe("gRPC streaming (grpc-js -> brpc-ts)", () => {
       assert.ok(await eventually(() => s.probe.pulled === 1));
       // The handler is stuck on its first message: the server must stop taking data.
       await sleep(300);
-      assert.ok(flushed < total / 2, `the client flushed ${flushed} of ${total} messages to a handler that does not read`);
+      assert.ok(
+        flushed < total / 2,
+        `the client flushed ${flushed} of ${total} messages to a handler that does not read`,
+      );
       open();
       const r = await result;
       assert.equal(r.trailers?.["grpc-status"], "0");
@@ -403,42 +446,60 @@ describe("gRPC compression", () => {
 
   it("gzip and deflate on the wire: grpc-encoding, compressed flag, accept-encoding honoured", async () => {
     const payload = num({ text: "squeeze me ".repeat(50) });
-    const gz = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "gzip", "grpc-accept-encoding": "gzip" }), [
-      lpm(gzipSync(payload), true),
-    ]);
+    const gz = await h2call(
+      s.port,
+      grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "gzip", "grpc-accept-encoding": "gzip" }),
+      [lpm(gzipSync(payload), true)],
+    );
     assert.equal(gz.trailers?.["grpc-status"], "0");
     assert.equal(gz.headers?.["grpc-encoding"], "gzip");
     assert.match(String(gz.headers?.["grpc-accept-encoding"]), /gzip/);
     const [m] = splitMessages(gz.data);
     assert.equal(m!.compressed, true);
-    assert.equal(fromBinary(NumSchema, gunzipSync(m!.data)).text, `${"squeeze me ".repeat(50)}|log=-|ct=2|proto`);
+    assert.equal(
+      fromBinary(NumSchema, gunzipSync(m!.data)).text,
+      `${"squeeze me ".repeat(50)}|log=-|ct=2|proto`,
+    );
 
     const { deflateSync } = await import("node:zlib");
-    const df = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "deflate", "grpc-accept-encoding": "deflate,gzip" }), [
-      lpm(deflateSync(payload), true),
-    ]);
+    const df = await h2call(
+      s.port,
+      grpcHeaders("/grpctest.Calc/Echo", {
+        "grpc-encoding": "deflate",
+        "grpc-accept-encoding": "deflate,gzip",
+      }),
+      [lpm(deflateSync(payload), true)],
+    );
     assert.equal(df.headers?.["grpc-encoding"], "deflate");
     const [d] = splitMessages(df.data);
     assert.equal(fromBinary(NumSchema, inflateSync(d!.data)).text.endsWith("|ct=3|proto"), true);
 
     // The client does not accept gzip: the response goes uncompressed.
-    const plain = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "gzip", "grpc-accept-encoding": "identity" }), [
-      lpm(gzipSync(payload), true),
-    ]);
+    const plain = await h2call(
+      s.port,
+      grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "gzip", "grpc-accept-encoding": "identity" }),
+      [lpm(gzipSync(payload), true)],
+    );
     assert.equal(plain.headers?.["grpc-encoding"], undefined);
     assert.equal(splitMessages(plain.data)[0]!.compressed, false);
     // Uncompressed messages are fine under grpc-encoding: gzip (flag 0).
-    const mixed = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "gzip" }), [lpm(payload)]);
+    const mixed = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "gzip" }), [
+      lpm(payload),
+    ]);
     assert.equal(mixed.trailers?.["grpc-status"], "0");
   });
 
   it("unsupported grpc-encoding is UNIMPLEMENTED; a compressed flag without encoding is INTERNAL; corrupt gzip INTERNAL", async () => {
-    const r = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "snappy" }), [lpm(num({}))]);
+    const r = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "snappy" }), [
+      lpm(num({})),
+    ]);
     assert.equal(r.trailers?.["grpc-status"], String(grpc.status.UNIMPLEMENTED));
     assert.equal(r.headers?.["grpc-accept-encoding"], "identity,deflate,gzip");
     const r2 = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo"), [lpm(gzipSync(num({})), true)]);
     assert.equal(r2.trailers?.["grpc-status"], String(grpc.status.INTERNAL));
-    const r3 = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "gzip" }), [lpm(Buffer.from("not gzip"), true)]);
+    const r3 = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "gzip" }), [
+      lpm(Buffer.from("not gzip"), true),
+    ]);
     assert.equal(r3.trailers?.["grpc-status"], String(grpc.status.INTERNAL));
   });
 });
@@ -457,21 +518,42 @@ describe("gRPC health check and limits", () => {
 
   it("grpc.health.v1.Health/Check: SERVING for the server and its services, NOT_FOUND otherwise", async () => {
     assert.deepEqual((await unary(c.health, "check", { service: "" })).value, { status: "SERVING" });
-    assert.deepEqual((await unary(c.health, "check", { service: "grpctest.Calc" })).value, { status: "SERVING" });
-    assert.deepEqual((await unary(c.health, "check", { service: "example.EchoService" })).value, { status: "SERVING" });
-    await rejectsGrpc(unary(c.health, "check", { service: "no.Such" }), grpc.status.NOT_FOUND, /unknown service no\.Such/);
-    await rejectsGrpc(rawUnary(s.port, "/grpc.health.v1.Health/Watch", Buffer.alloc(0)), grpc.status.UNIMPLEMENTED);
+    assert.deepEqual((await unary(c.health, "check", { service: "grpctest.Calc" })).value, {
+      status: "SERVING",
+    });
+    assert.deepEqual((await unary(c.health, "check", { service: "example.EchoService" })).value, {
+      status: "SERVING",
+    });
+    await rejectsGrpc(
+      unary(c.health, "check", { service: "no.Such" }),
+      grpc.status.NOT_FOUND,
+      /unknown service no\.Such/,
+    );
+    await rejectsGrpc(
+      rawUnary(s.port, "/grpc.health.v1.Health/Watch", Buffer.alloc(0)),
+      grpc.status.UNIMPLEMENTED,
+    );
   });
 
   it("max_concurrency: RESOURCE_EXHAUSTED (health checks not counted); stopping: UNAVAILABLE", async () => {
     const session = await h2connect(s.port);
-    const slow = h2request(session, grpcHeaders("/grpctest.Calc/Echo"), [lpm(num({ text: "hold", sleepMs: 60_000 }))]);
+    const slow = h2request(session, grpcHeaders("/grpctest.Calc/Echo"), [
+      lpm(num({ text: "hold", sleepMs: 60_000 })),
+    ]);
     assert.ok(await eventually(() => s.server.concurrency === 1));
-    await rejectsGrpc(unary(c.calc, "echo", { text: "second" }), grpc.status.RESOURCE_EXHAUSTED, /Reached server's max_concurrency=1/);
+    await rejectsGrpc(
+      unary(c.calc, "echo", { text: "second" }),
+      grpc.status.RESOURCE_EXHAUSTED,
+      /Reached server's max_concurrency=1/,
+    );
     assert.deepEqual((await unary(c.health, "check", { service: "" })).value, { status: "SERVING" });
     const stopping = s.server.stop(60_000);
     // While stopping, new calls on open connections get ELOGOFF -> UNAVAILABLE.
-    await rejectsGrpc(unary(c.calc, "echo", { text: "late" }), grpc.status.UNAVAILABLE, /\[E2003\]Server is stopping/);
+    await rejectsGrpc(
+      unary(c.calc, "echo", { text: "late" }),
+      grpc.status.UNAVAILABLE,
+      /\[E2003\]Server is stopping/,
+    );
     // The client cancels the call in flight: its handler's signal aborts, it returns, stop() completes.
     slow.stream.close(http2constants.NGHTTP2_CANCEL);
     const r = await slow.result;

@@ -76,9 +76,13 @@ describe("brpc's h2:grpc captures replayed into brpc-ts", () => {
     const cap = loadCapture(name);
     const client = await RawClient.connect(server.port);
     try {
-      for (const ch of cap.connections[0]!.chunks) if (ch.dir === "c2s") client.write(Buffer.from(ch.hex, "hex"));
+      for (const ch of cap.connections[0]!.chunks)
+        if (ch.dir === "c2s") client.write(Buffer.from(ch.hex, "hex"));
       const ids = Array.from({ length: calls }, (_, i) => 2 * i + 1);
-      assert.ok(await client.waitFor(() => ids.every((id) => streamEnded(client.received, id))), "no answer to every call");
+      assert.ok(
+        await client.waitFor(() => ids.every((id) => streamEnded(client.received, id))),
+        "no answer to every call",
+      );
       const ours = await decodeServerBytes(client.received, calls);
       const theirs = await decodeServerBytes(stream(cap, 0, "s2c"), calls);
       return { ours, theirs };
@@ -131,7 +135,10 @@ describe("brpc's h2:grpc captures replayed into brpc-ts", () => {
     assert.equal(encodeGrpcMessage(theirText, "brpc"), t.trailers?.["grpc-message"]);
     // brpc sends an empty message before the error trailers; we send none (gRPC clients
     // would parse it, see docs/grpc.md).
-    assert.deepEqual(splitMessages(t.data).map((m) => m.data.length), [0]);
+    assert.deepEqual(
+      splitMessages(t.data).map((m) => m.data.length),
+      [0],
+    );
     assert.equal(splitMessages(o.data).length, 0);
   });
 });
@@ -160,7 +167,11 @@ describe("gRPC bad input: frames, resets, messages, vanishing clients", () => {
       c.write(grpcHeadersFrame(1, "/grpctest.Calc/Chat"));
       c.write(frame(FrameType.DATA, 0, 1, lpm(num({ value: 1, text: "hi" }))));
       // The answer to the first message proves the handler is iterating.
-      assert.ok(await c.waitFor(() => parseFrames(c.received).some((f) => f.type === FrameType.DATA && f.streamId === 1)));
+      assert.ok(
+        await c.waitFor(() =>
+          parseFrames(c.received).some((f) => f.type === FrameType.DATA && f.streamId === 1),
+        ),
+      );
       const rst = Buffer.alloc(4);
       rst.writeUInt32BE(h2c.NGHTTP2_CANCEL);
       c.write(frame(FrameType.RST_STREAM, 0, 1, rst));
@@ -223,7 +234,12 @@ describe("gRPC bad input: frames, resets, messages, vanishing clients", () => {
       },
       { name: "prefix only", body: [Buffer.from([0, 0, 0])], status: 13, text: /\(3 of 5 prefix bytes\)/ },
       { name: "no message", body: [], status: 13, text: /Missing request message/ },
-      { name: "bad flag", body: [Buffer.from([2, 0, 0, 0, 0])], status: 13, text: /Invalid gRPC message flag 2/ },
+      {
+        name: "bad flag",
+        body: [Buffer.from([2, 0, 0, 0, 0])],
+        status: 13,
+        text: /Invalid gRPC message flag 2/,
+      },
       {
         name: "two messages on unary",
         body: [lpm(num({})), lpm(num({}))],
@@ -237,7 +253,12 @@ describe("gRPC bad input: frames, resets, messages, vanishing clients", () => {
         status: 13,
         text: /Too many request messages/,
       },
-      { name: "bad protobuf", body: [lpm(Buffer.from([0xff, 0xff, 0xff]))], status: 3, text: /\[E1003\]Fail to parse request message grpctest\.Num/ },
+      {
+        name: "bad protobuf",
+        body: [lpm(Buffer.from([0xff, 0xff, 0xff]))],
+        status: 3,
+        text: /\[E1003\]Fail to parse request message grpctest\.Num/,
+      },
     ];
     for (const k of cases) {
       const r = await h2call(s.port, grpcHeaders(k.path ?? "/grpctest.Calc/Echo"), k.body);
@@ -247,7 +268,10 @@ describe("gRPC bad input: frames, resets, messages, vanishing clients", () => {
     }
     // Truncated in a client stream: the handler's iteration fails too.
     const before = s.probe.inputErrors.length;
-    const r = await h2call(s.port, grpcHeaders("/grpctest.Calc/Add"), [lpm(num({ value: 1 })), Buffer.from([0, 0, 0, 0, 9, 1])]);
+    const r = await h2call(s.port, grpcHeaders("/grpctest.Calc/Add"), [
+      lpm(num({ value: 1 })),
+      Buffer.from([0, 0, 0, 0, 9, 1]),
+    ]);
     assert.equal(r.trailers?.["grpc-status"], "13");
     assert.ok(await eventually(() => s.probe.inputErrors.length > before));
     assert.deepEqual(s.probe.inputErrors.at(-1), { label: "add", code: ErrorCode.EINTERNAL });
@@ -255,7 +279,11 @@ describe("gRPC bad input: frames, resets, messages, vanishing clients", () => {
   });
 
   it("unsupported content-type subtype: HTTP 415, no gRPC handling", async () => {
-    const r = await h2call(s.port, grpcHeaders("/grpctest.Calc/Echo", { "content-type": "application/grpc+thrift" }), [lpm(num({}))]);
+    const r = await h2call(
+      s.port,
+      grpcHeaders("/grpctest.Calc/Echo", { "content-type": "application/grpc+thrift" }),
+      [lpm(num({}))],
+    );
     assert.equal(r.headers?.[":status"], 415);
   });
 
@@ -276,14 +304,15 @@ describe("gRPC bad input: frames, resets, messages, vanishing clients", () => {
     const c = await raw();
     c.write(grpcHeadersFrame(1, "/grpctest.Calc/Count"));
     c.write(frame(FrameType.DATA, Flag.END_STREAM, 1, lpm(num({ value: -1, text: "gone", sleepMs: 1 }))));
-    assert.ok(await c.waitFor(() => parseFrames(c.received).filter((f) => f.type === FrameType.DATA).length >= 2));
+    assert.ok(
+      await c.waitFor(() => parseFrames(c.received).filter((f) => f.type === FrameType.DATA).length >= 2),
+    );
     c.close();
     assert.ok(await eventually(() => s.probe.finalized.includes("count:gone")));
     assert.ok(s.probe.aborted.includes("count:gone"));
     assert.ok(await eventually(() => s.server.concurrency === 0));
     await stillServes(s.port);
   });
-
 });
 
 describe("h2 connection errors during gRPC calls", () => {
@@ -339,12 +368,12 @@ describe("h2 connection errors during gRPC calls", () => {
     await stillServes(s.port);
   });
 
-  it(
-    "calls on a connection that node:http2 left wedged after its GOAWAY are released (PING probe, then destroy)",
-    async () => {
-      assert.ok(await eventually(() => s.server.concurrency === 0, 8000), `concurrency=${s.server.concurrency}`);
-    },
-  );
+  it("calls on a connection that node:http2 left wedged after its GOAWAY are released (PING probe, then destroy)", async () => {
+    assert.ok(
+      await eventually(() => s.server.concurrency === 0, 8000),
+      `concurrency=${s.server.concurrency}`,
+    );
+  });
 });
 
 describe("gRPC oversized messages", () => {
@@ -367,16 +396,22 @@ describe("gRPC oversized messages", () => {
       const { stream, result } = h2request(session, grpcHeaders("/grpctest.Calc/Add"), [big], false);
       const r = await result;
       assert.equal(r.trailers?.["grpc-status"], "8");
-      assert.match(decodeGrpcMessage(String(r.trailers?.["grpc-message"])), /Received message larger than max \(1048576 vs\. 1024\)/);
+      assert.match(
+        decodeGrpcMessage(String(r.trailers?.["grpc-message"])),
+        /Received message larger than max \(1048576 vs\. 1024\)/,
+      );
       stream.destroy();
       // Same session, a message that fits.
-      const ok = await h2request(session, grpcHeaders("/grpctest.Calc/Echo"), [lpm(num({ text: "fits" }))]).result;
+      const ok = await h2request(session, grpcHeaders("/grpctest.Calc/Echo"), [lpm(num({ text: "fits" }))])
+        .result;
       assert.equal(ok.trailers?.["grpc-status"], "0");
       // A gzip bomb: small on the wire, over the limit once inflated.
       const { gzipSync } = await import("node:zlib");
       const bomb = gzipSync(num({ blob: Buffer.alloc(100_000) }));
       assert.ok(bomb.length < 1024);
-      const b = await h2request(session, grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "gzip" }), [lpm(bomb, true)]).result;
+      const b = await h2request(session, grpcHeaders("/grpctest.Calc/Echo", { "grpc-encoding": "gzip" }), [
+        lpm(bomb, true),
+      ]).result;
       assert.equal(b.trailers?.["grpc-status"], "8");
     } finally {
       session.close();

@@ -11,7 +11,7 @@ export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
 ) => MaybePromise<MessageInitShape<O>>;
 
 /** Responses of a streaming handler: e.g. what an `async function*` returns, or an array. */
-export type ResponseStream<O extends DescMessage> =
+export type HandlerResponses<O extends DescMessage> =
   | AsyncIterable<MessageInitShape<O>>
   | Iterable<MessageInitShape<O>>;
 
@@ -22,7 +22,7 @@ export type ResponseStream<O extends DescMessage> =
 export type ServerStreamingHandler<I extends DescMessage, O extends DescMessage> = (
   req: MessageShape<I>,
   ctx: ServerContext,
-) => MaybePromise<ResponseStream<O>>;
+) => MaybePromise<HandlerResponses<O>>;
 
 /**
  * A handler of a client-streaming method (gRPC only): the client's messages in (iterate
@@ -37,7 +37,7 @@ export type ClientStreamingHandler<I extends DescMessage, O extends DescMessage>
 export type BidiStreamingHandler<I extends DescMessage, O extends DescMessage> = (
   requests: AsyncIterable<MessageShape<I>>,
   ctx: ServerContext,
-) => MaybePromise<ResponseStream<O>>;
+) => MaybePromise<HandlerResponses<O>>;
 
 /** The handler type of a method of kind `K`. */
 export type HandlerOf<K, I extends DescMessage, O extends DescMessage> = K extends "server_streaming"

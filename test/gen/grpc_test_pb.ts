@@ -6,15 +6,18 @@
 // @generated from file grpc_test.proto (package grpctest, syntax proto3)
 /* eslint-disable */
 
+import type { Message } from "@bufbuild/protobuf";
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file grpc_test.proto.
  */
-export const file_grpc_test: GenFile = /*@__PURE__*/
-  fileDesc("Cg9ncnBjX3Rlc3QucHJvdG8SCGdycGN0ZXN0IlUKA051bRINCgV2YWx1ZRgBIAEoBRIMCgR0ZXh0GAIgASgJEhAKCHNsZWVwX21zGAMgASgFEhEKCWZhaWxfY29kZRgEIAEoBRIMCgRibG9iGAUgASgMIiMKA1N1bRINCgV0b3RhbBgBIAEoBRINCgVjb3VudBgCIAEoBTLPAQoEQ2FsYxIkCgRFY2hvEg0uZ3JwY3Rlc3QuTnVtGg0uZ3JwY3Rlc3QuTnVtEicKBUNvdW50Eg0uZ3JwY3Rlc3QuTnVtGg0uZ3JwY3Rlc3QuTnVtMAESJQoDQWRkEg0uZ3JwY3Rlc3QuTnVtGg0uZ3JwY3Rlc3QuU3VtKAESKAoEQ2hhdBINLmdycGN0ZXN0Lk51bRoNLmdycGN0ZXN0Lk51bSgBMAESJwoHTm90aGluZxINLmdycGN0ZXN0Lk51bRoNLmdycGN0ZXN0Lk51bWIGcHJvdG8z");
+export const file_grpc_test: GenFile =
+  /*@__PURE__*/
+  fileDesc(
+    "Cg9ncnBjX3Rlc3QucHJvdG8SCGdycGN0ZXN0IlUKA051bRINCgV2YWx1ZRgBIAEoBRIMCgR0ZXh0GAIgASgJEhAKCHNsZWVwX21zGAMgASgFEhEKCWZhaWxfY29kZRgEIAEoBRIMCgRibG9iGAUgASgMIiMKA1N1bRINCgV0b3RhbBgBIAEoBRINCgVjb3VudBgCIAEoBTLPAQoEQ2FsYxIkCgRFY2hvEg0uZ3JwY3Rlc3QuTnVtGg0uZ3JwY3Rlc3QuTnVtEicKBUNvdW50Eg0uZ3JwY3Rlc3QuTnVtGg0uZ3JwY3Rlc3QuTnVtMAESJQoDQWRkEg0uZ3JwY3Rlc3QuTnVtGg0uZ3JwY3Rlc3QuU3VtKAESKAoEQ2hhdBINLmdycGN0ZXN0Lk51bRoNLmdycGN0ZXN0Lk51bSgBMAESJwoHTm90aGluZxINLmdycGN0ZXN0Lk51bRoNLmdycGN0ZXN0Lk51bWIGcHJvdG8z",
+  );
 
 /**
  * @generated from message grpctest.Num
@@ -54,8 +57,7 @@ export type Num = Message<"grpctest.Num"> & {
  * Describes the message grpctest.Num.
  * Use `create(NumSchema)` to create a new message.
  */
-export const NumSchema: GenMessage<Num> = /*@__PURE__*/
-  messageDesc(file_grpc_test, 0);
+export const NumSchema: GenMessage<Num> = /*@__PURE__*/ messageDesc(file_grpc_test, 0);
 
 /**
  * @generated from message grpctest.Sum
@@ -76,8 +78,7 @@ export type Sum = Message<"grpctest.Sum"> & {
  * Describes the message grpctest.Sum.
  * Use `create(SumSchema)` to create a new message.
  */
-export const SumSchema: GenMessage<Sum> = /*@__PURE__*/
-  messageDesc(file_grpc_test, 1);
+export const SumSchema: GenMessage<Sum> = /*@__PURE__*/ messageDesc(file_grpc_test, 1);
 
 /**
  * @generated from service grpctest.Calc
@@ -90,7 +91,7 @@ export const Calc: GenService<{
     methodKind: "unary";
     input: typeof NumSchema;
     output: typeof NumSchema;
-  },
+  };
   /**
    * @generated from rpc grpctest.Calc.Count
    */
@@ -98,7 +99,7 @@ export const Calc: GenService<{
     methodKind: "server_streaming";
     input: typeof NumSchema;
     output: typeof NumSchema;
-  },
+  };
   /**
    * @generated from rpc grpctest.Calc.Add
    */
@@ -106,7 +107,7 @@ export const Calc: GenService<{
     methodKind: "client_streaming";
     input: typeof NumSchema;
     output: typeof SumSchema;
-  },
+  };
   /**
    * @generated from rpc grpctest.Calc.Chat
    */
@@ -114,7 +115,7 @@ export const Calc: GenService<{
     methodKind: "bidi_streaming";
     input: typeof NumSchema;
     output: typeof NumSchema;
-  },
+  };
   /**
    * Not implemented by the test server.
    *
@@ -124,7 +125,5 @@ export const Calc: GenService<{
     methodKind: "unary";
     input: typeof NumSchema;
     output: typeof NumSchema;
-  },
-}> = /*@__PURE__*/
-  serviceDesc(file_grpc_test, 0);
-
+  };
+}> = /*@__PURE__*/ serviceDesc(file_grpc_test, 0);

@@ -1,5 +1,9 @@
 /** Raw h2 helpers for the gRPC tests: calls with full control of frames, and decoding of captured server bytes. */
-import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
+import http2, {
+  type ClientHttp2Session,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from "node:http2";
 import { Duplex } from "node:stream";
 import { MessageDecoder } from "../../src/protocol/grpc/framing.js";
 
@@ -64,7 +68,13 @@ export function h2request(
 ): { stream: http2.ClientHttp2Stream; result: Promise<H2Result> } {
   const stream = session.request(headers, { endStream: false });
   const chunks: Buffer[] = [];
-  const r: H2Result = { headers: undefined, data: Buffer.alloc(0), trailers: undefined, rstCode: 0, error: undefined };
+  const r: H2Result = {
+    headers: undefined,
+    data: Buffer.alloc(0),
+    trailers: undefined,
+    rstCode: 0,
+    error: undefined,
+  };
   const result = new Promise<H2Result>((resolve) => {
     stream.on("response", (h) => {
       r.headers = h;
@@ -125,7 +135,9 @@ export async function decodeServerBytes(serverBytes: Buffer, requests: number): 
   sock.push(serverBytes);
   const out = await Promise.race([
     Promise.all(results),
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error("server bytes did not complete")), 5000)),
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error("server bytes did not complete")), 5000),
+    ),
   ]);
   session.destroy();
   return out;
@@ -137,11 +149,24 @@ export async function decodeServerBytes(serverBytes: Buffer, requests: number): 
 export const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 
 /** Frame types and flags used by the tests. */
-export const FrameType = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8 } as const;
+export const FrameType = {
+  DATA: 0,
+  HEADERS: 1,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+} as const;
 export const Flag = { END_STREAM: 1, ACK: 1, END_HEADERS: 4, PADDED: 8 } as const;
 
 /** One h2 frame. */
-export function frame(type: number, flags: number, streamId: number, payload: Uint8Array = Buffer.alloc(0)): Buffer {
+export function frame(
+  type: number,
+  flags: number,
+  streamId: number,
+  payload: Uint8Array = Buffer.alloc(0),
+): Buffer {
   const b = Buffer.alloc(9 + payload.length);
   b.writeUIntBE(payload.length, 0, 3);
   b[3] = type;
@@ -178,7 +203,12 @@ export function hpack(headers: [string, string][]): Buffer {
 }
 
 /** A HEADERS frame opening a gRPC call on `streamId`. */
-export function grpcHeadersFrame(streamId: number, path: string, extra: [string, string][] = [], endStream = false): Buffer {
+export function grpcHeadersFrame(
+  streamId: number,
+  path: string,
+  extra: [string, string][] = [],
+  endStream = false,
+): Buffer {
   const block = hpack([
     [":method", "POST"],
     [":scheme", "http"],
@@ -222,6 +252,7 @@ export function streamEnded(buf: Buffer, streamId: number): boolean {
   return parseFrames(buf).some(
     (f) =>
       f.streamId === streamId &&
-      (f.type === FrameType.RST_STREAM || ((f.type === FrameType.HEADERS || f.type === FrameType.DATA) && (f.flags & Flag.END_STREAM) !== 0)),
+      (f.type === FrameType.RST_STREAM ||
+        ((f.type === FrameType.HEADERS || f.type === FrameType.DATA) && (f.flags & Flag.END_STREAM) !== 0)),
   );
 }

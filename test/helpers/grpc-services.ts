@@ -6,7 +6,13 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { EchoService } from "../../examples/gen/peer_pb.js";
 import { peerService } from "../../examples/interop/peer-service.js";
-import { RpcError, Server, type ServerContext, type ServerOptions, type ServiceImpl } from "../../src/index.js";
+import {
+  RpcError,
+  Server,
+  type ServerContext,
+  type ServerOptions,
+  type ServiceImpl,
+} from "../../src/index.js";
 import { Calc, type Num } from "../gen/grpc_test_pb.js";
 
 /** Repository root (works from src and from dist). */
@@ -54,7 +60,8 @@ export function calcService(probe: CalcProbe): ServiceImpl<typeof Calc> {
         ctx.grpc!.responseHeaders["x-header-back"] = `h:${String(md["x-echo-md"])}`;
         ctx.grpc!.responseTrailers["x-trailer-back"] = `t:${String(md["x-echo-md"])}`;
         const bin = md["x-data-bin"];
-        if (bin instanceof Buffer) ctx.grpc!.responseTrailers["x-data-bin"] = Buffer.concat([bin, Buffer.from([0xff])]);
+        if (bin instanceof Buffer)
+          ctx.grpc!.responseTrailers["x-data-bin"] = Buffer.concat([bin, Buffer.from([0xff])]);
       }
       ctx.responseCompressType = ctx.requestCompressType;
       return {
@@ -138,7 +145,11 @@ function loadPackage(file: string): grpc.GrpcObject {
   return grpc.loadPackageDefinition(protoLoader.loadSync(join(ROOT, file), loaderOptions));
 }
 
-type Ctor = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => grpc.Client;
+type Ctor = new (
+  address: string,
+  creds: grpc.ChannelCredentials,
+  options?: grpc.ClientOptions,
+) => grpc.Client;
 
 /** grpc-js clients of the test services. */
 export interface GrpcClients {

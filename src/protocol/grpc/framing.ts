@@ -136,7 +136,14 @@ const HEX = "0123456789abcdef";
 
 /** brpc's unreserved bytes: letters and -_.~ (digits are escaped too, see the h2_grpc_error capture). */
 function brpcUnreserved(c: number): boolean {
-  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x2d || c === 0x5f || c === 0x2e || c === 0x7e;
+  return (
+    (c >= 0x61 && c <= 0x7a) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    c === 0x2d ||
+    c === 0x5f ||
+    c === 0x2e ||
+    c === 0x7e
+  );
 }
 
 /** gRPC's unescaped bytes: printable ASCII except '%'. */
@@ -278,7 +285,10 @@ export async function decompressMessage(
     if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
       throw new RpcError(ErrorCode.ELIMIT, `Decompressed message larger than max (${maxSize})`);
     }
-    throw new RpcError(ErrorCode.EINTERNAL, `Fail to decompress message (${encoding}): ${(err as Error).message}`);
+    throw new RpcError(
+      ErrorCode.EINTERNAL,
+      `Fail to decompress message (${encoding}): ${(err as Error).message}`,
+    );
   }
 }
 

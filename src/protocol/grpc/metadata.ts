@@ -69,10 +69,12 @@ export function addMetadata(out: OutgoingHttpHeaders, md: Record<string, Metadat
     if (isReserved(k) || !VALID_KEY.test(k)) continue;
     const v = md[key]!;
     if (k.endsWith("-bin")) {
-      const bytes = typeof v === "string" ? Buffer.from(v, "utf8") : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+      const bytes =
+        typeof v === "string" ? Buffer.from(v, "utf8") : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
       out[k] = bytes.toString("base64");
     } else {
-      out[k] = typeof v === "string" ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("latin1");
+      out[k] =
+        typeof v === "string" ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("latin1");
     }
   }
 }

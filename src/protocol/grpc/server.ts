@@ -9,7 +9,13 @@
  * response message(s) go out as length-prefixed DATA, followed by the trailers
  * `grpc-status` / `grpc-message`. The response is always `:status 200`.
  */
-import { constants as h2constants, type IncomingHttpHeaders, type Http2ServerRequest, type Http2ServerResponse, type OutgoingHttpHeaders } from "node:http2";
+import {
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  constants as h2constants,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from "node:http2";
 import type { AuthContext } from "../../auth.js";
 import { ErrorCode } from "../../errors/errno.js";
 import { RpcError } from "../../errors/rpc-error.js";
@@ -28,15 +34,15 @@ import {
   decompressMessage,
   encodeGrpcMessage,
   encodingOfCompressType,
+  frameMessage,
   type GrpcEncoding,
   type GrpcMessage,
   GrpcStatus,
   grpcStatusOf,
-  frameMessage,
   MessageDecoder,
   parseGrpcTimeout,
 } from "./framing.js";
-import { HealthCheckResponse_ServingStatus, type HealthCheckRequest, Health } from "./gen/health_pb.js";
+import { Health, type HealthCheckRequest, HealthCheckResponse_ServingStatus } from "./gen/health_pb.js";
 import { addMetadata, type GrpcCallInfo, metadataOfHeaders } from "./metadata.js";
 
 const PROTOCOL = "h2:grpc";
@@ -170,13 +176,17 @@ class GrpcServerCall {
       return;
     }
     const ct = headerValue(h, "content-type")!;
-    this.responseContentType = ct.toLowerCase().startsWith("application/grpc+") ? `application/grpc+${subtype}` : "application/grpc";
+    this.responseContentType = ct.toLowerCase().startsWith("application/grpc+")
+      ? `application/grpc+${subtype}`
+      : "application/grpc";
 
     const ctx = server.newContext(PROTOCOL, this.conn);
     this.ctx = ctx;
     const encodingHeader = headerValue(h, "grpc-encoding");
     const compressType = compressTypeOfEncoding(encodingHeader);
-    this.requestEncoding = (compressType === undefined ? "identity" : encodingHeader || "identity") as GrpcEncoding;
+    this.requestEncoding = (
+      compressType === undefined ? "identity" : encodingHeader || "identity"
+    ) as GrpcEncoding;
     this.info = {
       requestMetadata: metadataOfHeaders(h),
       responseHeaders: {},
@@ -245,7 +255,8 @@ class GrpcServerCall {
     if (st.authPending !== undefined) return st.authPending as Promise<AuthState>;
     const credential = Buffer.from(headerValue(this.req.headers, "authorization") ?? "", "utf8");
     const done = (r: boolean | AuthContext): AuthState => {
-      const s: AuthState = r === false ? { ok: false, context: undefined } : { ok: true, context: r === true ? undefined : r };
+      const s: AuthState =
+        r === false ? { ok: false, context: undefined } : { ok: true, context: r === true ? undefined : r };
       st.auth = s;
       st.authPending = undefined;
       if (!s.ok) log.warn(`Fail to authenticate ${this.conn.remoteSide}`);
@@ -293,7 +304,11 @@ class GrpcServerCall {
     this.kind = (method.desc?.methodKind ?? "unary") as Kind;
     if (this.builtin) {
       ctx.method = method;
-    } else if (!server.enterMethod(ctx, method) || !server.checkOvercrowded(ctx) || !server.enterServer(ctx)) {
+    } else if (
+      !server.enterMethod(ctx, method) ||
+      !server.checkOvercrowded(ctx) ||
+      !server.enterServer(ctx)
+    ) {
       this.finishAndRelease();
       return;
     }
@@ -408,7 +423,8 @@ class GrpcServerCall {
   async decode(m: GrpcMessage): Promise<unknown> {
     const method = this.method!;
     let data = m.data;
-    if (m.compressed) data = await decompressMessage(this.requestEncoding, data, this.server.options.maxBodySize);
+    if (m.compressed)
+      data = await decompressMessage(this.requestEncoding, data, this.server.options.maxBodySize);
     if (method.raw) return data;
     const desc = method.input!;
     let msg: unknown;
@@ -448,7 +464,11 @@ class GrpcServerCall {
       const m = this.queue.shift();
       if (m !== undefined) {
         this.queuedBytes -= m.data.length;
-        if (this.paused && this.queue.length < MAX_QUEUED_MESSAGES / 2 && this.queuedBytes < MAX_QUEUED_BYTES / 2) {
+        if (
+          this.paused &&
+          this.queue.length < MAX_QUEUED_MESSAGES / 2 &&
+          this.queuedBytes < MAX_QUEUED_BYTES / 2
+        ) {
           this.paused = false;
           this.req.resume();
         }
@@ -507,13 +527,18 @@ class GrpcServerCall {
 
   /** Run the handler with `arg` (server.invoke: missing handler, throws, promises). */
   invoke(arg: unknown): Promise<unknown> {
-    return new Promise((resolve) => this.server.invoke(this.method!, arg, this.ctx, (_ctx, res) => resolve(res)));
+    return new Promise((resolve) =>
+      this.server.invoke(this.method!, arg, this.ctx, (_ctx, res) => resolve(res)),
+    );
   }
 
   /** Send every response of a streaming handler's output. */
   async pump(out: unknown): Promise<void> {
     if (out === null || typeof out !== "object" || !(Symbol.asyncIterator in out || Symbol.iterator in out)) {
-      throw new RpcError(ErrorCode.EINTERNAL, `${this.method!.fullName}: a streaming handler must return an (async) iterable`);
+      throw new RpcError(
+        ErrorCode.EINTERNAL,
+        `${this.method!.fullName}: a streaming handler must return an (async) iterable`,
+      );
     }
     for await (const m of out as AsyncIterable<unknown>) {
       if (!(await this.writeMessage(m))) break;
@@ -538,7 +563,8 @@ class GrpcServerCall {
     if (res === undefined || res === null) res = {};
     const codec = method.outputCodec!;
     const missing = codec.missingRequired(res);
-    if (missing !== undefined) throw new RpcError(ErrorCode.ERESPONSE, `Missing required fields in response: ${missing}`);
+    if (missing !== undefined)
+      throw new RpcError(ErrorCode.ERESPONSE, `Missing required fields in response: ${missing}`);
     try {
       if (this.info.subtype === "json") {
         const json = Buffer.from(messageToJson(method.output!, res), "utf8");
@@ -560,7 +586,10 @@ class GrpcServerCall {
       return writer.take();
     } catch (err) {
       log.warn(`Fail to serialize response of ${method.fullName}`, err);
-      throw new RpcError(ErrorCode.ERESPONSE, `Fail to serialize response=${method.output?.typeName}: ${(err as Error).message}`);
+      throw new RpcError(
+        ErrorCode.ERESPONSE,
+        `Fail to serialize response=${method.output?.typeName}: ${(err as Error).message}`,
+      );
     }
   }
 
@@ -630,7 +659,10 @@ class GrpcServerCall {
       this.res.writeHead(200, headers);
     } catch (err) {
       log.warn(`${this.ctx.fullMethodName}: invalid response metadata, sent without it`, err);
-      const base: OutgoingHttpHeaders = { "content-type": headers["content-type"], "grpc-accept-encoding": ACCEPT_ENCODING };
+      const base: OutgoingHttpHeaders = {
+        "content-type": headers["content-type"],
+        "grpc-accept-encoding": ACCEPT_ENCODING,
+      };
       if (this.responseEncoding !== "identity") base["grpc-encoding"] = this.responseEncoding;
       this.res.writeHead(200, base);
     }
@@ -680,7 +712,8 @@ class GrpcServerCall {
   resetAfterTrailers(): void {
     const stream = this.res.stream;
     const reset = (): void => {
-      if (!stream.destroyed && !stream.readableEnded && !this.inputEnded) stream.close(h2constants.NGHTTP2_NO_ERROR);
+      if (!stream.destroyed && !stream.readableEnded && !this.inputEnded)
+        stream.close(h2constants.NGHTTP2_NO_ERROR);
     };
     // Node's compat layer sends the trailers on 'wantTrailers' (after the last DATA frame);
     // the RST is submitted behind them.
@@ -705,7 +738,11 @@ class GrpcServerCall {
 
   onDeadline(): void {
     this.timer = undefined;
-    this.terminate(ErrorCode.ERPCTIMEDOUT, `Reached timeout=${this.ctx.timeoutMs}ms`, GrpcStatus.DEADLINE_EXCEEDED);
+    this.terminate(
+      ErrorCode.ERPCTIMEDOUT,
+      `Reached timeout=${this.ctx.timeoutMs}ms`,
+      GrpcStatus.DEADLINE_EXCEEDED,
+    );
   }
 
   clearTimer(): void {
@@ -727,7 +764,10 @@ class GrpcServerCall {
     const c = this.conn;
     const err = c.failed
       ? new RpcError(c.errorCode, c.errorText)
-      : new RpcError(ErrorCode.ECANCELED, `The client cancelled the call (RST_STREAM ${this.res.stream.rstCode ?? 0})`);
+      : new RpcError(
+          ErrorCode.ECANCELED,
+          `The client cancelled the call (RST_STREAM ${this.res.stream.rstCode ?? 0})`,
+        );
     this.inputError ??= err;
     this.discard();
     this.ctx?.abort(err);

@@ -13,9 +13,9 @@ import type { ConnectionType } from "../../client/channel-core.js";
 import { ErrorCode } from "../../errors/errno.js";
 import { rawBytes } from "../baidu-std/payload.js";
 import { CompressType, compressTypeName } from "../compress.js";
+import { formatGrpcTimeout } from "../grpc/framing.js";
 import { ParseError, type Protocol } from "../protocol.js";
 import { type BodyFormat, encodeMessage, hasNoFields, parseContentType } from "./content.js";
-import { grpcTimeout } from "./grpc.js";
 import { grpcFrame, H2Attempt } from "./h2.js";
 import { Http1Attempt } from "./http1.js";
 import { finishHttpCall, headersRecord } from "./response.js";
@@ -125,7 +125,7 @@ export function buildRequest(
   if (spec.grpc) {
     headers.te = "trailers";
     const left = call.remainingMs();
-    if (left !== undefined) headers["grpc-timeout"] = grpcTimeout(left);
+    if (left !== undefined) headers["grpc-timeout"] = formatGrpcTimeout(left);
     if (gzip) headers["grpc-encoding"] = "gzip";
     headers["grpc-accept-encoding"] = "identity,deflate,gzip";
   }

@@ -11,17 +11,15 @@ import type { CallAttempt, ClientCall } from "../../client/call.js";
 import { ErrorCode, errnoFromNodeError } from "../../errors/errno.js";
 import { RpcError } from "../../errors/rpc-error.js";
 import { CompressType } from "../compress.js";
+import {
+  decodeGrpcMessage,
+  errorCodeOfGrpcStatus,
+  type GrpcMessage,
+  MessageDecoder,
+} from "../grpc/framing.js";
 import type { HttpClientSpec, OutgoingRequest } from "./channel-protocol.js";
 import { type BodyFormat, decodeMessage, encodeMessage, parseContentType } from "./content.js";
-import {
-  type GrpcMessage,
-  GrpcMessageReader,
-  grpcDecompress,
-  grpcStatusName,
-  grpcStatusToErrorCode,
-  parseGrpcStatus,
-  percentDecode,
-} from "./grpc.js";
+import { grpcDecompress, grpcStatusName, parseGrpcStatus } from "./grpc.js";
 import { finishHttpCall, headersRecord, httpErrorText, userFieldsOf } from "./response.js";
 import { requestIterator, type StreamExchange } from "./streaming.js";
 import type { H2Conn, H2Transport } from "./transport.js";
@@ -83,7 +81,7 @@ export class H2Attempt implements CallAttempt {
   #respFormat: BodyFormat = "proto";
   #respEncoding: string | undefined = undefined;
   #compressedSeen = false;
-  #reader: GrpcMessageReader | undefined = undefined;
+  #reader: MessageDecoder | undefined = undefined;
   #messages: GrpcMessage[] = [];
   #chunks: Buffer[] = [];
   #size = 0;
@@ -245,7 +243,7 @@ export class H2Attempt implements CallAttempt {
       this.#respFormat = ct.format;
       const enc = h["grpc-encoding"];
       this.#respEncoding = typeof enc === "string" ? enc : undefined;
-      this.#reader = new GrpcMessageReader(this.#maxBody);
+      this.#reader = new MessageDecoder(this.#maxBody);
     }
   }
 
@@ -267,9 +265,9 @@ export class H2Attempt implements CallAttempt {
       this.#chunks.push(d);
       return;
     }
-    let msgs: GrpcMessage[];
+    const msgs: GrpcMessage[] = [];
     try {
-      msgs = reader.push(d);
+      reader.push(d, (m) => msgs.push(m));
     } catch (err) {
       this.#report(() =>
         this.call.fail(ErrorCode.ERESPONSE, `Invalid gRPC response: ${(err as Error).message}`, false),
@@ -352,14 +350,14 @@ export class H2Attempt implements CallAttempt {
     }
     const status = parseGrpcStatus(gs);
     if (status !== 0) {
-      const code = grpcStatusToErrorCode(status);
+      const code = errorCodeOfGrpcStatus(status);
       const msg = h["grpc-message"];
-      const text = msg !== undefined ? percentDecode(msg) : grpcStatusName(status);
+      const text = msg !== undefined ? decodeGrpcMessage(msg) : grpcStatusName(status);
       call.fail(code, text, this.#ex === undefined && call.channel.retryable(code), true);
       return;
     }
     const userFields = userFieldsOf(h);
-    if (this.#reader?.partial === true) {
+    if ((this.#reader?.bufferedBytes ?? 0) > 0) {
       call.fail(ErrorCode.ERESPONSE, "Invalid gRPC response: truncated message", false, true);
       return;
     }
