@@ -51,8 +51,11 @@ const calls = settled.map((_, i) =>
 );
 await new Promise((r) => setTimeout(r, 200));
 first.child.removeAllListeners("exit");
+const exited = new Promise((r) => first.child.once("exit", r));
 first.child.kill("SIGKILL");
 await Promise.all(calls);
+// The calls fail as soon as their connection drops; the listening socket goes a moment later.
+await exited;
 console.log(`after kill -9: ${[...codes].map(([c, n]) => `${n} x ${c}`).join(", ")}`);
 assert.ok(
   settled.every((n) => n === 1),
