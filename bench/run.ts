@@ -1,17 +1,28 @@
 /**
- * `npm run bench`: echo of a 16-byte message over one connection, for every registered
- * system (bench/systems/index.ts) at every in-flight level, server and client in separate
- * child processes, one run at a time; then stream throughput (bench/lib/stream-run.ts) of
- * every stream system at every message size. Prints tables and ratios; writes
- * dist/bench-results.json. Knobs: BENCH_SECONDS, BENCH_WARMUP, BENCH_ONLY, BENCH_INFLIGHT,
- * BENCH_ROUNDS, BENCH_UNARY, BENCH_STREAM, BENCH_STREAM_SIZES, BENCH_CPU_PROF (see
- * docs/benchmarks.md).
+ * `npm run bench`: the request/response parts (bench/lib/parts.ts): echo of a 16-byte
+ * message over baidu_std and baselines, HTTP JSON echo (brpc-ts vs node:http), gRPC unary
+ * echo (brpc-ts vs @grpc/grpc-js), each system at every in-flight level, server and client
+ * in separate child processes, one run at a time; then stream throughput
+ * (bench/lib/stream-run.ts) of every stream system at every message size. Prints tables
+ * and ratios; writes dist/bench-results.json. Knobs: BENCH_SECONDS, BENCH_WARMUP,
+ * BENCH_ONLY, BENCH_INFLIGHT, BENCH_ROUNDS, BENCH_PARTS, BENCH_UNARY, BENCH_HTTP,
+ * BENCH_GRPC, BENCH_STREAM, BENCH_STREAM_SIZES, BENCH_HTTP_CLIENT, BENCH_HTTP_CONNECTIONS,
+ * BENCH_CPU_PROF (see docs/benchmarks.md).
  */
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { readConfig } from "./lib/config.js";
+import { parts } from "./lib/parts.js";
 import { runClient, startServer, stopChild } from "./lib/proc.js";
-import { formatRatios, header, machineInfo, type RunResult, ratios, summarize, table } from "./lib/report.js";
+import {
+  formatRatios,
+  header,
+  machineInfo,
+  type Ratio,
+  type RunResult,
+  summarize,
+  table,
+} from "./lib/report.js";
 import {
   formatSize,
   formatStreamRatios,
@@ -20,7 +31,7 @@ import {
   streamTable,
   summarizeStreams,
 } from "./lib/stream-run.js";
-import { findStreamSystem, findSystem, streamSystems, systems } from "./systems/index.js";
+import { findStreamSystem, streamSystems, systems } from "./systems/index.js";
 
 const RESULTS_FILE = fileURLToPath(new URL("../bench-results.json", import.meta.url));
 
@@ -57,11 +68,13 @@ async function main(): Promise<void> {
       throw new Error(`BENCH_ONLY: unknown bench system "${n}" (known: ${known})`);
     }
   }
-  const names = config.unary
-    ? config.only
-      ? config.only.filter((n) => systems.some((s) => s.name === n)).map((n) => findSystem(n).name)
-      : systems.map((s) => s.name)
-    : [];
+  const partRuns = [];
+  for (const part of parts) {
+    if (!config[part.key]) continue;
+    const names = config.only ? part.systems.filter((n) => config.only!.includes(n)) : part.systems;
+    if (names.length === 0) continue;
+    partRuns.push({ part, names, runs: [] as RunResult[] });
+  }
   const streamEntries = config.stream
     ? config.only
       ? config.only.filter((n) => streamSystems.some((s) => s.name === n)).map(findStreamSystem)
@@ -70,11 +83,14 @@ async function main(): Promise<void> {
   console.log(header());
 
   // Systems alternate within each in-flight level, so the runs compared by a ratio are
-  // close in time; rounds repeat the whole sequence.
-  const runs: RunResult[] = [];
-  if (names.length > 0) {
+  // close in time; rounds repeat the whole sequence of a part.
+  const partResults: Record<
+    string,
+    { systems: readonly string[]; results: RunResult[]; ratios: Ratio[]; runs: RunResult[] }
+  > = {};
+  for (const { part, names, runs } of partRuns) {
     console.log(
-      `echo 16 B, 1 connection, warm-up ${config.warmupMs / 1000} s, measure ${config.measureMs / 1000} s, ` +
+      `\n${part.title}: warm-up ${config.warmupMs / 1000} s, measure ${config.measureMs / 1000} s, ` +
         `${config.rounds} round(s), systems: ${names.join(", ")}`,
     );
     for (let round = 1; round <= config.rounds; round++) {
@@ -89,12 +105,11 @@ async function main(): Promise<void> {
         }
       }
     }
-  }
-  const results = summarize(runs);
-  const ratioList = names.length > 0 ? ratios(runs) : [];
-  if (names.length > 0) {
-    for (const inflight of config.inflight) console.log(`\n${table(results, inflight)}`);
+    const results = summarize(runs);
+    const ratioList = part.ratios(runs, config.inflight);
+    for (const inflight of config.inflight) console.log(`\n${table(results, inflight, part.connections)}`);
     console.log(`\n${formatRatios(ratioList)}`);
+    partResults[part.key] = { systems: names, results, ratios: ratioList, runs };
   }
 
   let stream: object | undefined;
@@ -134,9 +149,12 @@ async function main(): Promise<void> {
         date: new Date().toISOString(),
         machine: machineInfo(),
         config,
-        results,
-        ratios: ratioList,
-        runs,
+        // The baidu_std part at the top level, as before; the others under their keys.
+        results: partResults.unary?.results ?? [],
+        ratios: partResults.unary?.ratios ?? [],
+        runs: partResults.unary?.runs ?? [],
+        http: partResults.http,
+        grpc: partResults.grpc,
         stream,
       },
       null,

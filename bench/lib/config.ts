@@ -14,6 +14,10 @@ export interface BenchConfig {
   unary: boolean;
   /** Run the stream-throughput part after the unary one (`BENCH_STREAM`, default 1; `0` skips it). */
   stream: boolean;
+  /** Run the HTTP JSON echo part (`BENCH_HTTP`, default 1; `0` skips it). */
+  http: boolean;
+  /** Run the gRPC unary echo part (`BENCH_GRPC`, default 1; `0` skips it). */
+  grpc: boolean;
   /** Message sizes of the stream part, bytes (`BENCH_STREAM_SIZES`, default `16,1k,1m`; k = KiB, m = MiB). */
   streamSizes: number[];
 }
@@ -58,6 +62,21 @@ function byteSize(key: string, s: string): number {
   return n;
 }
 
+const PARTS = ["unary", "http", "grpc", "stream"] as const;
+
+/**
+ * Whether part `key` runs: listed in `BENCH_PARTS` (all parts when unset) and its own
+ * switch (`BENCH_<KEY>`) not 0.
+ */
+function part(env: NodeJS.ProcessEnv, key: (typeof PARTS)[number]): boolean {
+  const selected = list(env, "BENCH_PARTS");
+  for (const p of selected ?? []) {
+    if (!(PARTS as readonly string[]).includes(p))
+      throw new Error(`BENCH_PARTS: unknown part "${p}" (known: ${PARTS.join(", ")})`);
+  }
+  return (selected === null || selected.includes(key)) && flag(env, `BENCH_${key.toUpperCase()}`);
+}
+
 /** Read the `BENCH_*` knobs; throws on malformed values. */
 export function readConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
   const inflight = (list(env, "BENCH_INFLIGHT") ?? ["1", "64"]).map((s) => positiveInt("BENCH_INFLIGHT", s));
@@ -67,8 +86,10 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     inflight,
     only: list(env, "BENCH_ONLY"),
     rounds: positiveInt("BENCH_ROUNDS", env.BENCH_ROUNDS || "1"),
-    unary: flag(env, "BENCH_UNARY"),
-    stream: flag(env, "BENCH_STREAM"),
+    unary: part(env, "unary"),
+    stream: part(env, "stream"),
+    http: part(env, "http"),
+    grpc: part(env, "grpc"),
     streamSizes: (list(env, "BENCH_STREAM_SIZES") ?? ["16", "1k", "1m"]).map((s) =>
       byteSize("BENCH_STREAM_SIZES", s),
     ),

@@ -80,7 +80,7 @@ export function header(): string {
  * computed per round (the two runs of a round are back to back, so they share the
  * machine's state of the moment) and reported as the median over rounds.
  */
-function pairedRatio(
+export function pairedRatio(
   runs: readonly RunResult[],
   label: string,
   a: string,
@@ -119,8 +119,15 @@ export function ratios(runs: readonly RunResult[]): Ratio[] {
 const int = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const dec = new Intl.NumberFormat("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
-/** A table of all results at one in-flight level. */
-export function table(results: readonly RunResult[], inflight: number): string {
+/**
+ * A table of all results at one in-flight level; `connections` describes the connections
+ * of the level in the title (default "1 connection").
+ */
+export function table(
+  results: readonly RunResult[],
+  inflight: number,
+  connections: (inflight: number) => string = () => "1 connection",
+): string {
   const rows = [["system", "calls/s", "p50 µs", "p99 µs"]];
   for (const r of results) {
     if (r.inflight === inflight) {
@@ -131,7 +138,7 @@ export function table(results: readonly RunResult[], inflight: number): string {
   const line = (row: string[]) =>
     row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ");
   const rounds = Math.max(...results.map((r) => r.rounds));
-  const title = `${inflight} in flight, 1 connection${rounds > 1 ? `, median of ${rounds} rounds` : ""}`;
+  const title = `${inflight} in flight, ${connections(inflight)}${rounds > 1 ? `, median of ${rounds} rounds` : ""}`;
   return [title, line(rows[0]!), ...rows.slice(1).map(line)].join("\n");
 }
 

@@ -11,6 +11,14 @@ export const systems: readonly SystemEntry[] = [
   { name: "bare", module: () => import("./bare.js") },
   { name: "bare-batched", module: () => import("./bare-batched.js") },
   { name: "grpc-js", module: () => import("./grpc-js.js") },
+  // HTTP JSON echo (part "http").
+  { name: "http-brpc-ts", module: () => import("./http-brpc-ts.js") },
+  { name: "http-node", module: () => import("./http-node.js") },
+  // gRPC unary echo (part "grpc"; "grpc-js" above is its baseline).
+  { name: "grpc-brpc-ts", module: () => import("./grpc-brpc-ts.js") },
+  { name: "grpc-js-to-brpc-ts", module: () => import("./grpc-js-to-brpc-ts.js") },
+  { name: "brpc-ts-to-grpc-js", module: () => import("./brpc-ts-to-grpc-js.js") },
+  { name: "h2-bare", module: () => import("./h2-bare.js") },
 ];
 
 /** The registry entry called `name`; throws listing the known names if there is none. */

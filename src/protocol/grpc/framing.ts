@@ -347,9 +347,22 @@ export class MessageDecoder {
     if (chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
+    for (let m = this.#next(); m !== undefined; m = this.#next()) onMessage(m);
+  }
+
+  /** Feed one chunk; every message it completes is appended to `out`, in order. */
+  pushTo(chunk: Buffer, out: GrpcMessage[]): void {
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    for (let m = this.#next(); m !== undefined; m = this.#next()) out.push(m);
+  }
+
+  /** The next complete message of what is buffered, or undefined. Throws on a bad prefix. */
+  #next(): GrpcMessage | undefined {
     for (;;) {
       if (this.#need < 0) {
-        if (this.#buffered < MESSAGE_HEADER_SIZE) return;
+        if (this.#buffered < MESSAGE_HEADER_SIZE) return undefined;
         const head = this.#take(MESSAGE_HEADER_SIZE);
         const flag = head[0]!;
         if (flag > 1) throw new RpcError(ErrorCode.EINTERNAL, `Invalid gRPC message flag ${flag}`);
@@ -363,10 +376,10 @@ export class MessageDecoder {
         this.#compressed = flag === 1;
         this.#need = len;
       }
-      if (this.#buffered < this.#need) return;
+      if (this.#buffered < this.#need) return undefined;
       const data = this.#need === 0 ? EMPTY : this.#take(this.#need);
       this.#need = -1;
-      onMessage({ compressed: this.#compressed, data });
+      return { compressed: this.#compressed, data };
     }
   }
 

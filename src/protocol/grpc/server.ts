@@ -19,6 +19,7 @@ import {
 import type { AuthContext } from "../../auth.js";
 import { ErrorCode } from "../../errors/errno.js";
 import { RpcError } from "../../errors/rpc-error.js";
+import { type TimerHandle, timers } from "../../io/timers.js";
 import { Writer } from "../../io/writer.js";
 import { log } from "../../log.js";
 import type { ServerContext } from "../../server/context.js";
@@ -91,6 +92,7 @@ export function handleGrpc(
 /** The message format of a gRPC content-type, or undefined if it is not one we serve. */
 function subtypeOf(contentType: string | undefined): "proto" | "json" | undefined {
   if (contentType === undefined) return undefined;
+  if (contentType === "application/grpc") return "proto";
   const semi = contentType.indexOf(";");
   const ct = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
   if (ct === "application/grpc" || ct === "application/grpc+proto") return "proto";
@@ -107,6 +109,35 @@ function parseU64(v: string | undefined): bigint | undefined {
   if (v === undefined || !/^\d{1,20}$/.test(v)) return undefined;
   const n = BigInt(v);
   return n < 1n << 64n ? n : undefined;
+}
+
+/** The call an h2 request / response object belongs to (listeners without closures). */
+const kCall = Symbol("grpcCall");
+type Tagged = { [kCall]: GrpcServerCall };
+
+function callOf(o: unknown): GrpcServerCall {
+  return (o as Tagged)[kCall];
+}
+
+function onResClose(this: Http2ServerResponse): void {
+  callOf(this).onClosed();
+}
+
+function onResDrain(this: Http2ServerResponse): void {
+  callOf(this).onDrain();
+}
+
+function onReqData(this: Http2ServerRequest, chunk: Buffer): void {
+  callOf(this).onData(chunk);
+}
+
+function onReqEnd(this: Http2ServerRequest): void {
+  callOf(this).onEnd();
+}
+
+function onDeadlineTimer(call: GrpcServerCall): void {
+  call.timer = undefined;
+  call.onDeadline();
 }
 
 class GrpcServerCall {
@@ -148,7 +179,7 @@ class GrpcServerCall {
   closed = false;
   /** Status forced by terminate() (deadline, framing error), over ctx's mapping. */
   forcedStatus: number | undefined;
-  timer: NodeJS.Timeout | undefined;
+  timer: TimerHandle | undefined;
   drainWaiter: (() => void) | undefined;
 
   constructor(server: Server, conn: Connection, req: Http2ServerRequest, res: Http2ServerResponse) {
@@ -163,8 +194,9 @@ class GrpcServerCall {
     const { req, res, server } = this;
     const h = req.headers;
     res.sendDate = false;
-    res.on("close", () => this.onClosed());
-    res.on("drain", () => this.onDrain());
+    (res as unknown as Tagged)[kCall] = this;
+    res.on("close", onResClose);
+    res.on("drain", onResDrain);
 
     const subtype = subtypeOf(headerValue(h, "content-type"));
     if (subtype === undefined) {
@@ -187,8 +219,13 @@ class GrpcServerCall {
     this.requestEncoding = (
       compressType === undefined ? "identity" : encodingHeader || "identity"
     ) as GrpcEncoding;
+    let requestMetadata: Record<string, string | Buffer> | undefined;
     this.info = {
-      requestMetadata: metadataOfHeaders(h),
+      // Built when first read: most handlers never look.
+      get requestMetadata() {
+        requestMetadata ??= metadataOfHeaders(h);
+        return requestMetadata;
+      },
       responseHeaders: {},
       responseTrailers: {},
       status: undefined,
@@ -220,7 +257,7 @@ class GrpcServerCall {
         return;
       }
       if (ms <= MAX_TIMER_MS) {
-        this.timer = setTimeout(() => this.onDeadline(), Math.max(1, Math.round(ms)));
+        this.timer = timers.after(Math.max(1, Math.round(ms)), onDeadlineTimer, this);
       }
     }
 
@@ -313,6 +350,10 @@ class GrpcServerCall {
       return;
     }
     this.listen();
+    if (this.kind === "unary" && method.handler !== undefined) {
+      this.runUnary();
+      return;
+    }
     this.run().then(
       () => this.release(),
       (err) => {
@@ -340,9 +381,10 @@ class GrpcServerCall {
   listen(): void {
     const { req } = this;
     this.listening = true;
-    req.on("data", (chunk: Buffer) => this.onData(chunk));
-    req.on("end", () => this.onEnd());
-    req.on("error", () => {});
+    (req as unknown as Tagged)[kCall] = this;
+    req.on("data", onReqData);
+    req.on("end", onReqEnd);
+    req.on("error", noop);
   }
 
   onData(chunk: Buffer): void {
@@ -421,10 +463,15 @@ class GrpcServerCall {
 
   /** Decode one received message into the request type. */
   async decode(m: GrpcMessage): Promise<unknown> {
+    if (!m.compressed) return this.decodeData(m.data);
+    return this.decodeData(
+      await decompressMessage(this.requestEncoding, m.data, this.server.options.maxBodySize),
+    );
+  }
+
+  /** Decode an uncompressed request payload. Throws EREQUEST. */
+  decodeData(data: Buffer): unknown {
     const method = this.method!;
-    let data = m.data;
-    if (m.compressed)
-      data = await decompressMessage(this.requestEncoding, data, this.server.options.maxBodySize);
     if (method.raw) return data;
     const desc = method.input!;
     let msg: unknown;
@@ -525,6 +572,78 @@ class GrpcServerCall {
     }
   }
 
+  /**
+   * A unary call without a promise chain: once the request is complete, decode it, run
+   * the handler and write the response and trailers from its callback. The same steps
+   * and outcomes as {@link run}; compressed messages take the asynchronous path.
+   */
+  runUnary(): void {
+    if (!this.inputEnded && this.inputError === undefined && !this.finished) {
+      this.waiter = () => this.runUnary();
+      return;
+    }
+    let arg: unknown;
+    try {
+      if (this.inputError !== undefined) throw this.inputError;
+      const m = this.queue.shift();
+      this.discard();
+      if (m === undefined) throw new RpcError(ErrorCode.EINTERNAL, "Missing request message");
+      if (m.compressed) {
+        this.decode(m).then(
+          (a) => this.invokeUnary(a),
+          (err) => this.endUnary(err),
+        );
+        return;
+      }
+      arg = this.decodeData(m.data);
+    } catch (err) {
+      this.endUnary(err);
+      return;
+    }
+    this.invokeUnary(arg);
+  }
+
+  invokeUnary(arg: unknown): void {
+    if (this.finished) {
+      this.endUnary(undefined);
+      return;
+    }
+    this.server.invoke(this.method!, arg, this.ctx, (_ctx, res) => this.onUnaryResult(res));
+  }
+
+  onUnaryResult(res: unknown): void {
+    if (this.ctx.failed || this.finished) {
+      this.endUnary(undefined);
+      return;
+    }
+    if (this.chooseEncoding() !== "identity") {
+      this.writeMessage(res).then(
+        () => this.endUnary(undefined),
+        (err) => this.endUnary(err),
+      );
+      return;
+    }
+    try {
+      this.writeFramed(this.encode(res, true));
+    } catch (err) {
+      this.endUnary(err);
+      return;
+    }
+    // The trailers queue behind the message: no need to wait for the stream to drain.
+    this.endUnary(undefined);
+  }
+
+  /** End of a unary call: `err` (if any) fails it, then the status goes out. */
+  endUnary(err: unknown): void {
+    try {
+      if (err !== undefined && !this.finished) failFrom(this.ctx, err);
+      this.discard();
+      this.finish();
+    } finally {
+      this.release();
+    }
+  }
+
   /** Run the handler with `arg` (server.invoke: missing handler, throws, promises). */
   invoke(arg: unknown): Promise<unknown> {
     return new Promise((resolve) =>
@@ -605,24 +724,33 @@ class GrpcServerCall {
       framed = frameMessage(payload, true);
     }
     if (this.finished || this.closed) return false;
-    const r = this.res;
-    let ok: boolean;
-    try {
-      this.sendHeaders();
-      ok = r.write(framed);
-    } catch (err) {
-      log.debug(`${this.ctx.fullMethodName}: write failed`, err);
-      return false;
-    }
-    this.messagesSent++;
-    this.conn.messagesOut++;
-    this.conn.bytesOut += framed.length;
-    if (ok) return true;
+    const ok = this.writeFramed(framed);
+    if (ok !== false) return ok === true;
     // h2 flow control or a slow socket: wait until the stream takes more.
     await new Promise<void>((resolve) => {
       this.drainWaiter = resolve;
     });
     return !this.finished && !this.closed;
+  }
+
+  /**
+   * Write one framed message (the response HEADERS first): true if the stream takes more
+   * now, false if it is full (wait for 'drain'), undefined if the write failed.
+   */
+  writeFramed(framed: Uint8Array): boolean | undefined {
+    if (this.finished || this.closed) return undefined;
+    let ok: boolean;
+    try {
+      this.sendHeaders();
+      ok = this.res.write(framed);
+    } catch (err) {
+      log.debug(`${this.ctx.fullMethodName}: write failed`, err);
+      return undefined;
+    }
+    this.messagesSent++;
+    this.conn.messagesOut++;
+    this.conn.bytesOut += framed.length;
+    return ok;
   }
 
   onDrain(): void {
@@ -710,6 +838,8 @@ class GrpcServerCall {
    * closes and the rest of the request is not transferred for nothing.
    */
   resetAfterTrailers(): void {
+    // The usual case: the client has half-closed already.
+    if (this.inputEnded) return;
     const stream = this.res.stream;
     const reset = (): void => {
       if (!stream.destroyed && !stream.readableEnded && !this.inputEnded)
@@ -737,7 +867,6 @@ class GrpcServerCall {
   }
 
   onDeadline(): void {
-    this.timer = undefined;
     this.terminate(
       ErrorCode.ERPCTIMEDOUT,
       `Reached timeout=${this.ctx.timeoutMs}ms`,
@@ -747,7 +876,7 @@ class GrpcServerCall {
 
   clearTimer(): void {
     if (this.timer !== undefined) {
-      clearTimeout(this.timer);
+      timers.cancel(this.timer);
       this.timer = undefined;
     }
   }
@@ -790,6 +919,8 @@ class GrpcServerCall {
     this.ctx.finish();
   }
 }
+
+function noop(): void {}
 
 function failFrom(ctx: ServerContext, err: unknown): void {
   if (err instanceof RpcError) {

@@ -63,6 +63,38 @@ function h2ErrorToStatus(code: number): number {
   }
 }
 
+/** The attempt an h2 stream carries. */
+const kAttempt = Symbol("h2Attempt");
+type Tagged = { [kAttempt]: H2Attempt };
+
+function attemptOf(s: ClientHttp2Stream): H2Attempt {
+  return (s as unknown as Tagged)[kAttempt];
+}
+
+function onStreamClose(this: ClientHttp2Stream): void {
+  attemptOf(this).onClose();
+}
+
+function onStreamResponse(this: ClientHttp2Stream, h: IncomingHttpHeaders): void {
+  attemptOf(this).onResponse(h);
+}
+
+function onStreamData(this: ClientHttp2Stream, d: Buffer): void {
+  attemptOf(this).onData(d);
+}
+
+function onStreamTrailers(this: ClientHttp2Stream, h: IncomingHttpHeaders): void {
+  attemptOf(this).onTrailers(h);
+}
+
+function onStreamEnd(this: ClientHttp2Stream): void {
+  attemptOf(this).onEnd();
+}
+
+function onStreamError(this: ClientHttp2Stream, err: Error): void {
+  attemptOf(this).onError(err);
+}
+
 /** An h2 stream carrying one attempt of a call. */
 export class H2Attempt implements CallAttempt {
   readonly call: ClientCall;
@@ -97,7 +129,8 @@ export class H2Attempt implements CallAttempt {
     let conn: H2Conn;
     let stream: ClientHttp2Stream;
     const headers: Record<string, string> = { ":method": "POST", ":path": out.path };
-    for (const [k, v] of Object.entries(out.headers)) headers[k.toLowerCase()] = v;
+    const given = out.headers;
+    for (const k in given) headers[k.toLowerCase()] = given[k] as string;
     let c: H2Conn | undefined;
     try {
       c = t.conn(left === undefined ? connectTimeout : Math.min(connectTimeout, left));
@@ -129,15 +162,14 @@ export class H2Attempt implements CallAttempt {
     this.#conn = conn;
     this.#stream = stream;
     conn.streamOpened();
-    stream.once("close", () => {
-      conn.streamClosed();
-      this.#onClose();
-    });
-    stream.on("response", (h) => this.#onResponse(h));
-    stream.on("data", (d: Buffer) => this.#onData(d));
-    stream.on("trailers", (h) => headersRecord(h, this.#headers));
-    stream.on("end", () => this.#onEnd());
-    stream.on("error", (err) => this.#onError(err));
+    // Module-level listeners find the attempt on the stream: no closures per call.
+    (stream as unknown as Tagged)[kAttempt] = this;
+    stream.once("close", onStreamClose);
+    stream.on("response", onStreamResponse);
+    stream.on("data", onStreamData);
+    stream.on("trailers", onStreamTrailers);
+    stream.on("end", onStreamEnd);
+    stream.on("error", onStreamError);
     const ex = this.#ex;
     ex?.output?.attach({
       pause: () => stream.pause(),
@@ -229,7 +261,19 @@ export class H2Attempt implements CallAttempt {
     }
   }
 
-  #onResponse(h: IncomingHttpHeaders & { ":status"?: number }): void {
+  /** @internal the stream closed. */
+  onClose(): void {
+    (this.#conn as H2Conn).streamClosed();
+    this.#onClose();
+  }
+
+  /** @internal the response trailers. */
+  onTrailers(h: IncomingHttpHeaders): void {
+    headersRecord(h, this.#headers);
+  }
+
+  /** @internal the response headers. */
+  onResponse(h: IncomingHttpHeaders & { ":status"?: number }): void {
     const conn = this.#conn as H2Conn;
     if (this.#live) {
       this.call.remoteSide = conn.remoteSide;
@@ -247,7 +291,8 @@ export class H2Attempt implements CallAttempt {
     }
   }
 
-  #onData(d: Buffer): void {
+  /** @internal a DATA chunk of the response. */
+  onData(d: Buffer): void {
     if (!this.#live) return;
     const reader = this.#reader;
     if (reader === undefined) {
@@ -265,21 +310,18 @@ export class H2Attempt implements CallAttempt {
       this.#chunks.push(d);
       return;
     }
-    const msgs: GrpcMessage[] = [];
+    const out = this.#ex?.output;
+    const msgs = out === undefined ? this.#messages : [];
     try {
-      reader.push(d, (m) => msgs.push(m));
+      reader.pushTo(d, msgs);
     } catch (err) {
       this.#report(() =>
         this.call.fail(ErrorCode.ERESPONSE, `Invalid gRPC response: ${(err as Error).message}`, false),
       );
       return;
     }
-    const out = this.#ex?.output;
+    if (out === undefined) return;
     for (const m of msgs) {
-      if (out === undefined) {
-        this.#messages.push(m);
-        continue;
-      }
       let v: unknown;
       try {
         v = this.#decode(m);
@@ -302,7 +344,8 @@ export class H2Attempt implements CallAttempt {
     return decodeMessage(t, data, this.#respFormat, this.#maxBody);
   }
 
-  #onEnd(): void {
+  /** @internal the response ended. */
+  onEnd(): void {
     // Without headers the stream ended because it was torn down: 'close' reports it.
     if (this.#status === 0) return;
     this.#complete = true;
@@ -385,7 +428,8 @@ export class H2Attempt implements CallAttempt {
     call.complete(res, EMPTY, userFields, this.#compressedSeen ? CompressType.GZIP : 0);
   }
 
-  #onError(err: Error & { code?: string; cause?: unknown }): void {
+  /** @internal the stream failed. */
+  onError(err: Error & { code?: string; cause?: unknown }): void {
     if (!this.#live) return;
     const s = this.#stream as ClientHttp2Stream;
     if (err.code === "ERR_HTTP2_STREAM_ERROR" && s.rstCode !== undefined) {

@@ -27,7 +27,8 @@ export class HttpCall {
   readonly headers: IncomingHttpHeaders;
   /** Response status code; brpc's mapping replaces 200 when the call fails. */
   status = 200;
-  readonly #responseHeaders = new Map<string, { name: string; value: string | string[] }>();
+  /** Created on the first setHeader(): most calls set none before the response. */
+  #responseHeaders: Map<string, { name: string; value: string | string[] }> | undefined;
   #query: URLSearchParams | undefined;
   /** @internal the progressive writer, once created. */
   writer: ProgressiveWriter | undefined;
@@ -35,6 +36,12 @@ export class HttpCall {
   readonly req: AnyRequest;
   /** @internal */
   readonly res: AnyResponse;
+  /** @internal the request came over h2. */
+  h2 = false;
+  /** @internal body codec of the request and pb response (`HttpContentType`, 0 = OTHERS). */
+  codec = 0;
+  /** @internal the request's Content-Type as sent. */
+  requestContentType: string | undefined;
 
   /** @internal */
   constructor(req: AnyRequest, res: AnyResponse) {
@@ -64,25 +71,32 @@ export class HttpCall {
   /** Set a response header (e.g. "Content-Type"); replaces one of the same name. */
   setHeader(name: string, value: string | number | readonly string[]): this {
     const v = Array.isArray(value) ? [...value] : String(value);
+    this.#responseHeaders ??= new Map();
     this.#responseHeaders.set(name.toLowerCase(), { name, value: v as string | string[] });
     return this;
   }
 
   /** A response header set so far. */
   getHeader(name: string): string | string[] | undefined {
-    return this.#responseHeaders.get(name.toLowerCase())?.value;
+    return this.#responseHeaders?.get(name.toLowerCase())?.value;
   }
 
   /** Remove a response header. */
   removeHeader(name: string): void {
-    this.#responseHeaders.delete(name.toLowerCase());
+    this.#responseHeaders?.delete(name.toLowerCase());
   }
 
   /** Response headers set so far, as name -> value (names as given). */
   get responseHeaders(): Record<string, string | string[]> {
     const out: Record<string, string | string[]> = {};
-    for (const { name, value } of this.#responseHeaders.values()) out[name] = value;
+    if (this.#responseHeaders !== undefined)
+      for (const { name, value } of this.#responseHeaders.values()) out[name] = value;
     return out;
+  }
+
+  /** @internal true while no response header has been set. */
+  get noResponseHeaders(): boolean {
+    return this.#responseHeaders === undefined || this.#responseHeaders.size === 0;
   }
 
   /**

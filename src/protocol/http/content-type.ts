@@ -18,7 +18,22 @@ export interface ParsedContentType {
   readonly grpc: boolean;
 }
 
-const OTHERS: ParsedContentType = { type: HttpContentType.OTHERS, grpc: false };
+/** The results, one shared object per (type, grpc): parsing allocates nothing. */
+const PARSED: readonly (readonly [ParsedContentType, ParsedContentType])[] = [0, 1, 2, 3, 4].map(
+  (t) =>
+    [
+      Object.freeze({ type: t as HttpContentType, grpc: false }),
+      Object.freeze({ type: t as HttpContentType, grpc: true }),
+    ] as const,
+);
+
+function parsed(type: HttpContentType, grpc: boolean): ParsedContentType {
+  return PARSED[type]![grpc ? 1 : 0];
+}
+
+const OTHERS: ParsedContentType = parsed(HttpContentType.OTHERS, false);
+const GRPC: ParsedContentType = parsed(HttpContentType.PROTO, true);
+const JSON_TYPE: ParsedContentType = parsed(HttpContentType.JSON, false);
 
 /**
  * brpc's `ParseContentType`: "application/json", "application/proto",
@@ -27,12 +42,15 @@ const OTHERS: ParsedContentType = { type: HttpContentType.OTHERS, grpc: false };
  */
 export function parseContentType(ct: string | undefined): ParsedContentType {
   if (ct === undefined) return OTHERS;
+  // The usual ones first.
+  if (ct === "application/grpc") return GRPC;
+  if (ct === "application/json") return JSON_TYPE;
   const prefix = "application/";
   if (!ct.startsWith(prefix)) return OTHERS;
   let rest = ct.slice(prefix.length);
   let grpc = false;
   if (rest.startsWith("grpc")) {
-    if (rest.length === 4 || rest[4] === ";") return { type: HttpContentType.PROTO, grpc: true };
+    if (rest.length === 4 || rest[4] === ";") return GRPC;
     if (rest[4] === "+") {
       rest = rest.slice(5);
       grpc = true;
@@ -55,13 +73,9 @@ export function parseContentType(ct: string | undefined): ParsedContentType {
     type = HttpContentType.PROTO;
     rest = rest.slice(10);
   } else {
-    return grpc ? { type: HttpContentType.OTHERS, grpc } : OTHERS;
+    return parsed(HttpContentType.OTHERS, grpc);
   }
-  return rest === "" || rest[0] === ";"
-    ? { type, grpc }
-    : grpc
-      ? { type: HttpContentType.OTHERS, grpc }
-      : OTHERS;
+  return rest === "" || rest[0] === ";" ? parsed(type, grpc) : parsed(HttpContentType.OTHERS, grpc);
 }
 
 /** True for gRPC content types ("application/grpc", "application/grpc+proto", "application/grpc;..."). */

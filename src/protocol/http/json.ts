@@ -9,7 +9,7 @@
  */
 import { create, type DescField, type DescMessage, isMessage, ScalarType } from "@bufbuild/protobuf";
 import { type ReflectList, type ReflectMap, type ReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
-import { PRESENCE_REQUIRED } from "../../codec/desc-info.js";
+import { PRESENCE_IMPLICIT, PRESENCE_REQUIRED } from "../../codec/desc-info.js";
 
 /** brpc's `-json2pb_max_recursion_depth`. */
 const MAX_DEPTH = 100;
@@ -279,6 +279,150 @@ function readObject(r: ReflectMessage, v: { [k: string]: Json }, err: Errors, de
   return true;
 }
 
+// ---- fast path for flat messages ----------------------------------------------------
+//
+// Most RPC messages are a handful of singular strings, booleans and 32-bit numbers. For
+// those, JSON <-> message goes straight through the message's properties instead of the
+// reflection API. Anything the fast path is not sure about (a value of an unexpected
+// type, null, a missing required field) is handed to the general code below, so results
+// and error texts are the same either way.
+
+/** How a flat field's value is checked and printed. */
+const Flat = { STRING: 0, BOOL: 1, INT32: 2, UINT32: 3, DOUBLE: 4 } as const;
+type Flat = (typeof Flat)[keyof typeof Flat];
+
+interface FlatField {
+  readonly field: DescField;
+  /** JSON member name. */
+  readonly name: string;
+  /** `"name":` as printed. */
+  readonly key: string;
+  readonly local: string;
+  readonly kind: Flat;
+  readonly required: boolean;
+  /** Presence is implicit (proto3 singular): set means not the zero value. */
+  readonly implicit: boolean;
+}
+
+/** Flat plans by message type; null for types the fast path does not handle. */
+const flatPlans = new WeakMap<DescMessage, readonly FlatField[] | null>();
+
+function flatKindOf(f: DescField): Flat | undefined {
+  if (f.fieldKind !== "scalar" || f.oneof !== undefined) return undefined;
+  switch (f.scalar) {
+    case ScalarType.STRING:
+      return Flat.STRING;
+    case ScalarType.BOOL:
+      return Flat.BOOL;
+    case ScalarType.INT32:
+    case ScalarType.SINT32:
+    case ScalarType.SFIXED32:
+      return Flat.INT32;
+    case ScalarType.UINT32:
+    case ScalarType.FIXED32:
+      return Flat.UINT32;
+    case ScalarType.DOUBLE:
+      return Flat.DOUBLE;
+    default:
+      return undefined;
+  }
+}
+
+function flatPlan(desc: DescMessage): readonly FlatField[] | null {
+  let plan = flatPlans.get(desc);
+  if (plan !== undefined) return plan;
+  const fields: FlatField[] = [];
+  for (const f of desc.fields) {
+    const kind = flatKindOf(f);
+    const name = jsonName(f);
+    if (kind === undefined || name !== f.name || !/^[A-Za-z0-9_]+$/.test(name)) {
+      flatPlans.set(desc, null);
+      return null;
+    }
+    fields.push({
+      field: f,
+      name,
+      key: `"${name}":`,
+      local: f.localName,
+      kind,
+      required: isRequired(f),
+      implicit: f.presence === PRESENCE_IMPLICIT,
+    });
+  }
+  plan = fields;
+  flatPlans.set(desc, plan);
+  return plan;
+}
+
+/** True if `v` is a value of `kind` that the general path would take as is. */
+function flatValueOk(kind: Flat, v: unknown): boolean {
+  switch (kind) {
+    case Flat.STRING:
+      return typeof v === "string";
+    case Flat.BOOL:
+      return typeof v === "boolean";
+    case Flat.INT32:
+      return typeof v === "number" && Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff;
+    case Flat.UINT32:
+      return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+    default:
+      return typeof v === "number" && Number.isFinite(v);
+  }
+}
+
+/** The message of JSON object `v` through `plan`, or undefined to take the general path. */
+function flatRead(desc: DescMessage, plan: readonly FlatField[], v: { [k: string]: Json }): unknown {
+  const msg = create(desc) as unknown as Record<string, unknown>;
+  for (let i = 0; i < plan.length; i++) {
+    const p = plan[i]!;
+    if (!Object.hasOwn(v, p.name)) {
+      if (p.required) return undefined;
+      continue;
+    }
+    const x = v[p.name];
+    if (!flatValueOk(p.kind, x)) return undefined;
+    msg[p.local] = x;
+  }
+  return msg;
+}
+
+const FLAT_FALLBACK = Symbol("fallback");
+
+/** `msg` (a message of `desc` or an init object) printed through `plan`, or FLAT_FALLBACK. */
+function flatWrite(plan: readonly FlatField[], msg: unknown, isMsg: boolean): string | typeof FLAT_FALLBACK {
+  const m = (msg ?? {}) as Record<string, unknown>;
+  let out = "{";
+  for (let i = 0; i < plan.length; i++) {
+    const p = plan[i]!;
+    const v = m[p.local];
+    // Set: an own, defined property of a message (explicit presence), a non-null init
+    // value (what create() would copy), and for implicit presence not the zero value.
+    let set = isMsg ? v !== undefined && Object.hasOwn(m, p.local) : v !== undefined && v !== null;
+    if (set && !flatValueOk(p.kind, v)) return FLAT_FALLBACK;
+    if (set && p.implicit) set = v !== "" && v !== 0 && v !== false;
+    if (!set) {
+      if (p.required) return FLAT_FALLBACK;
+      continue;
+    }
+    if (out.length > 1) out += ",";
+    out += p.key;
+    switch (p.kind) {
+      case Flat.STRING:
+        out += JSON.stringify(v);
+        break;
+      case Flat.BOOL:
+        out += v ? "true" : "false";
+        break;
+      case Flat.DOUBLE:
+        out += writeNumber(v as number);
+        break;
+      default:
+        out += String(v);
+    }
+  }
+  return `${out}}`;
+}
+
 /**
  * Parse a JSON body into a message of `desc` as brpc's `JsonToProtoMessage` does.
  * Throws {@link Json2PbError} with brpc's text ("Invalid json: ... [EchoRequest]",
@@ -295,6 +439,11 @@ export function jsonToMessage(desc: DescMessage, text: string): unknown {
   const err = new Errors();
   if (v === null || typeof v !== "object" || Array.isArray(v)) {
     throw new Json2PbError(`The input is not a json object [${desc.name}]`);
+  }
+  const plan = flatPlan(desc);
+  if (plan !== null) {
+    const fast = flatRead(desc, plan, v);
+    if (fast !== undefined) return fast;
   }
   const r = reflect(desc);
   if (!readObject(r, v, err, 0)) throw new Json2PbError(err.text);
@@ -399,7 +548,13 @@ function writeObject(r: ReflectMessage, depth: number): string {
  * Throws {@link Json2PbError} ("Missing required field: ...").
  */
 export function messageToJson(desc: DescMessage, msg: unknown): string {
-  const r = isMessage(msg, desc)
+  const isMsg = isMessage(msg, desc);
+  const plan = flatPlan(desc);
+  if (plan !== null) {
+    const fast = flatWrite(plan, msg, isMsg);
+    if (fast !== FLAT_FALLBACK) return fast;
+  }
+  const r = isMsg
     ? reflect(desc, msg)
     : reflect(desc, createFrom(desc, msg as Record<string, unknown> | undefined));
   return writeObject(r, 0);

@@ -49,16 +49,6 @@ interface AuthState {
   context: AuthContext | undefined;
 }
 
-/** Private per-call data of this module. */
-interface CallData {
-  h2: boolean;
-  /** Codec of the request body / pb response. */
-  codec: HttpContentType;
-  /** Request content-type as sent. */
-  requestContentType: string | undefined;
-}
-
-const callData = new WeakMap<ServerContext, CallData>();
 /** Shared encoder for application/proto responses; each body is taken out of it once. */
 const writer = new Writer();
 
@@ -238,9 +228,8 @@ function processRequest(
   const call = new HttpCall(req, res);
   ctx.http = call;
   ctx.authContext = authContext;
-  const requestContentType = header(req, "content-type");
-  const data: CallData = { h2, codec: HttpContentType.OTHERS, requestContentType };
-  callData.set(ctx, data);
+  call.h2 = h2;
+  call.requestContentType = header(req, "content-type");
 
   const logId = header(req, "log-id");
   if (logId !== undefined) {
@@ -300,7 +289,7 @@ function processRequest(
     respond(ctx, undefined);
     return;
   }
-  const request = decodeRequest(server, ctx, data, method, body);
+  const request = decodeRequest(server, ctx, call, method, body);
   if (ctx.failed) {
     respond(ctx, undefined);
     return;
@@ -316,7 +305,7 @@ function hasFields(d: DescMessage | undefined): d is DescMessage {
 function decodeRequest(
   server: Server,
   ctx: ServerContext,
-  data: CallData,
+  call: HttpCall,
   method: MethodEntry,
   body: Buffer,
 ): unknown {
@@ -331,8 +320,8 @@ function decodeRequest(
     ctx.requestAttachment = body;
     return create(input);
   }
-  const ct = parseContentType(data.requestContentType);
-  data.codec = ct.type;
+  const ct = parseContentType(call.requestContentType);
+  call.codec = ct.type;
   ctx.contentType = rpcContentTypeOf(ct.type);
   const codec = method.inputCodec!;
   const typeName = input.typeName;
@@ -409,16 +398,19 @@ function asMessage(desc: DescMessage, v: unknown) {
   return isMessage(v, desc) ? v : create(desc, (v ?? {}) as never);
 }
 
-/** Serialize a pb response with the request's codec; sets ERESPONSE on failure. */
+/**
+ * Serialize a pb response with the request's codec (text formats as a string, sent as
+ * UTF-8); sets ERESPONSE on failure.
+ */
 function encodeResponse(
   ctx: ServerContext,
-  data: CallData,
+  call: HttpCall,
   method: MethodEntry,
   res: unknown,
-): Buffer | undefined {
+): Buffer | string | undefined {
   const out = method.output as DescMessage;
   const typeName = out.typeName;
-  switch (data.codec) {
+  switch (call.codec) {
     case HttpContentType.PROTO: {
       const codec = method.outputCodec!;
       const missing = codec.missingRequired(res ?? {});
@@ -438,14 +430,14 @@ function encodeResponse(
     }
     case HttpContentType.PROTO_TEXT:
       try {
-        return Buffer.from(toText(out, asMessage(out, res)), "utf8");
+        return toText(out, asMessage(out, res));
       } catch {
         ctx.setFailed(ErrorCode.ERESPONSE, `Fail to print ${typeName} as proto-text`);
         return undefined;
       }
     case HttpContentType.PROTO_JSON:
       try {
-        return Buffer.from(toJsonString(out, asMessage(out, res)), "utf8");
+        return toJsonString(out, asMessage(out, res));
       } catch (err) {
         ctx.setFailed(
           ErrorCode.ERESPONSE,
@@ -455,7 +447,7 @@ function encodeResponse(
       }
     default:
       try {
-        return Buffer.from(messageToJson(out, res), "utf8");
+        return messageToJson(out, res);
       } catch (err) {
         ctx.setFailed(ErrorCode.ERESPONSE, `Fail to convert ${typeName} to json: ${(err as Error).message}`);
         return undefined;
@@ -487,9 +479,12 @@ function gone(res: AnyResponse): boolean {
   return r.destroyed === true || r.stream?.destroyed === true;
 }
 
+function byteLength(body: Uint8Array | string): number {
+  return typeof body === "string" ? Buffer.byteLength(body, "utf8") : body.length;
+}
+
 function writeResponse(ctx: ServerContext, result: unknown): void {
   const call = ctx.http as HttpCall;
-  const data = callData.get(ctx) as CallData;
   const res = call.res;
   const w = call.writer;
   if (gone(res)) {
@@ -497,8 +492,8 @@ function writeResponse(ctx: ServerContext, result: unknown): void {
     return;
   }
   const method = ctx.method;
-  let body: Uint8Array = EMPTY;
-  let defaultContentType = data.requestContentType;
+  let body: Uint8Array | string = EMPTY;
+  let defaultContentType = call.requestContentType;
   if (!ctx.failed) {
     const attachment = rawBytes(ctx.responseAttachment);
     if (method !== undefined && method.output === undefined) {
@@ -506,42 +501,57 @@ function writeResponse(ctx: ServerContext, result: unknown): void {
       const r = rawBytes(result);
       body = r.length > 0 ? r : attachment;
     } else if (method !== undefined && hasFields(method.output) && attachment.length === 0) {
-      const b = encodeResponse(ctx, data, method, result);
+      const b = encodeResponse(ctx, call, method, result);
       if (b !== undefined) body = b;
-      if (data.codec === HttpContentType.OTHERS)
+      if (call.codec === HttpContentType.OTHERS)
         defaultContentType = contentTypeHeaderOf(HttpContentType.JSON);
     } else {
       body = attachment;
     }
   }
-  if (defaultContentType !== undefined && call.getHeader("content-type") === undefined) {
-    call.setHeader("Content-Type", defaultContentType);
-  }
   const server = ctx.connection.state.server as Server;
   let status = call.status;
-  if (ctx.failed) {
-    if (status === 200) status = errorCodeToStatus(ctx.errorCode);
-    call.setHeader("x-bd-error-code", String(ctx.errorCode));
-    call.removeHeader("content-encoding");
-    call.setHeader("Content-Type", "text/plain");
-    body = Buffer.from(ctx.errorText, "utf8");
-    w?.fail(new RpcError(ctx.errorCode, ctx.errorText));
-  } else if (w === undefined && ctx.responseCompressType === CompressType.GZIP) {
-    if (body.length >= GZIP_THRESHOLD && acceptsGzip(ctx)) {
-      body = gzipSync(body);
-      call.setHeader("Content-Encoding", "gzip");
+  let headers: Record<string, string | string[]>;
+  if (
+    !ctx.failed &&
+    w === undefined &&
+    call.noResponseHeaders &&
+    (call.h2 || server.running) &&
+    (ctx.responseCompressType !== CompressType.GZIP || byteLength(body) < GZIP_THRESHOLD)
+  ) {
+    // The usual answer: no header from the handler, nothing to compress.
+    headers =
+      defaultContentType === undefined
+        ? { "Content-Length": String(byteLength(body)) }
+        : { "Content-Type": defaultContentType, "Content-Length": String(byteLength(body)) };
+  } else {
+    if (defaultContentType !== undefined && call.getHeader("content-type") === undefined) {
+      call.setHeader("Content-Type", defaultContentType);
+    }
+    if (ctx.failed) {
+      if (status === 200) status = errorCodeToStatus(ctx.errorCode);
+      call.setHeader("x-bd-error-code", String(ctx.errorCode));
+      call.removeHeader("content-encoding");
+      call.setHeader("Content-Type", "text/plain");
+      body = ctx.errorText;
+      w?.fail(new RpcError(ctx.errorCode, ctx.errorText));
+    } else if (w === undefined && ctx.responseCompressType === CompressType.GZIP) {
+      if (byteLength(body) >= GZIP_THRESHOLD && acceptsGzip(ctx)) {
+        body = gzipSync(body);
+        call.setHeader("Content-Encoding", "gzip");
+      }
+    }
+    if (!call.h2 && !server.running) call.setHeader("Connection", "close");
+    headers = call.responseHeaders;
+    if (call.h2) {
+      for (const k of Object.keys(headers)) if (H2_FORBIDDEN.has(k.toLowerCase())) delete headers[k];
+    }
+    if (w === undefined || ctx.failed) {
+      for (const k of Object.keys(headers)) if (k.toLowerCase() === "content-length") delete headers[k];
+      headers["Content-Length"] = String(byteLength(body));
     }
   }
-  if (!data.h2 && !server.running) call.setHeader("Connection", "close");
-  const headers = call.responseHeaders;
-  if (data.h2) {
-    for (const k of Object.keys(headers)) if (H2_FORBIDDEN.has(k.toLowerCase())) delete headers[k];
-  }
   const progressive = w !== undefined && !ctx.failed;
-  if (!progressive) {
-    for (const k of Object.keys(headers)) if (k.toLowerCase() === "content-length") delete headers[k];
-    headers["Content-Length"] = String(body.length);
-  }
   try {
     res.writeHead(status, headers);
   } catch (err) {
