@@ -10,6 +10,7 @@ import { compressorOf, compressors, registerCompressor } from "./protocol/compre
 import { h2Protocol, httpProtocol } from "./protocol/http/detect.js";
 import { protocols, registerProtocol } from "./protocol/protocol.js";
 import { streamingRpcProtocol } from "./protocol/streaming-rpc/index.js";
+import { tlsProtocol } from "./protocol/tls/index.js";
 
 let done = false;
 
@@ -22,8 +23,9 @@ export function registerBuiltins(): void {
   for (const c of [snappyCompressor, gzipCompressor, zlibCompressor]) {
     if (compressors.find(c.name) === undefined && compressorOf(c.type) === undefined) registerCompressor(c);
   }
-  // Server ports try them in this order (brpc's: baidu_std 2, streaming_rpc 3, http 8, h2 27).
-  for (const p of [baiduStdProtocol, streamingRpcProtocol, httpProtocol, h2Protocol]) {
+  // Server ports try them in this order (brpc's: baidu_std 2, streaming_rpc 3, http 8, h2 27);
+  // TLS last (brpc checks it before parsing; no plain protocol starts with 0x16).
+  for (const p of [baiduStdProtocol, streamingRpcProtocol, httpProtocol, h2Protocol, tlsProtocol]) {
     if (protocols.find(p.name) === undefined) registerProtocol(p);
   }
   done = true;

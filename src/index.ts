@@ -40,3 +40,4 @@ export type {
 export type { RawMethodHandler } from "./server/service-registry.js";
 export type { StreamHandler, StreamOptions, StreamWriteOptions } from "./stream/options.js";
 export { Stream, type StreamState } from "./stream/stream.js";
+export type { ClientTlsOptions, ServerTlsOptions, TlsInfo } from "./transport/tls.js";

@@ -3,6 +3,7 @@ import type { Authenticator } from "../auth.js";
 import type { Protocol } from "../protocol/protocol.js";
 import type { Stream } from "../stream/stream.js";
 import type { Connection } from "../transport/connection.js";
+import type { ClientTlsOptions } from "../transport/tls.js";
 import type { Controller } from "./controller.js";
 
 /** How a channel uses connections (brpc `connection_type`). */
@@ -51,6 +52,13 @@ export interface ChannelOptions {
    * deadline (brpc flag `-baidu_std_protocol_deliver_timeout_ms`, default false).
    */
   deliverTimeoutMs?: boolean;
+  /**
+   * Connect with TLS (brpc `ChannelOptions::mutable_ssl_options()`): `true` verifies the
+   * server against the system CAs; an object sets `ca`, `cert`/`key` (mutual TLS),
+   * `sniName`, `rejectUnauthorized`, `alpnProtocols` ... For baidu_std, streaming RPC,
+   * http, h2 and h2:grpc (see docs/tls.md).
+   */
+  tls?: boolean | ClientTlsOptions;
   /** Decide whether a failed attempt is retried (default: brpc's retryable set). ERPCTIMEDOUT and ECANCELED never are. */
   retryPolicy?: (code: number) => boolean;
 }

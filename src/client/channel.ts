@@ -29,6 +29,7 @@ import {
   DEFAULT_WRITE_STALL_TIMEOUT_MS,
 } from "../transport/connection.js";
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../transport/endpoint.js";
+import { clientTlsOf } from "../transport/tls.js";
 import { ClientCall } from "./call.js";
 import type {
   CallOptions,
@@ -122,6 +123,7 @@ export class Channel implements ChannelCore {
     };
     this.#retryPolicy = options.retryPolicy;
     const auth = options.auth;
+    const tls = clientTlsOf(options.tls);
     const connOptions = {
       maxBodySize: this.options.maxBodySize,
       maxUnwrittenBytes: this.options.maxUnwrittenBytes,
@@ -136,6 +138,7 @@ export class Channel implements ChannelCore {
           keepAliveMs: this.options.keepAliveMs,
           maxPoolSize: this.options.maxPoolSize,
           auth,
+          tls,
         },
         options.connectionType,
       );
@@ -151,6 +154,7 @@ export class Channel implements ChannelCore {
           protocol,
           options: connOptions,
           auth,
+          tls,
         }),
       this.options.maxPoolSize,
     );

@@ -1,5 +1,6 @@
 /** Opening client connections with a connect timeout and, when configured, a credential. */
 import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import type { Authenticator } from "../auth.js";
 import { ErrorCode, errnoFromNodeError } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
@@ -7,6 +8,7 @@ import { timers } from "../io/timers.js";
 import { clientProtocols, type Protocol } from "../protocol/protocol.js";
 import { Connection, type ConnectionOptions, type ConnectionOwner } from "../transport/connection.js";
 import { type Endpoint, formatEndpoint } from "../transport/endpoint.js";
+import { type ClientTlsOptions, tlsConnectOptions } from "../transport/tls.js";
 
 /** What {@link openConnection} needs. */
 export interface ConnectParams {
@@ -16,6 +18,15 @@ export interface ConnectParams {
   protocol: Protocol;
   options: ConnectionOptions;
   auth: Authenticator | undefined;
+  /** Connect with TLS (handshake included in the connect timeout). */
+  tls?: ClientTlsOptions | undefined;
+}
+
+/** A TLS failure (not a system error) fails the connect with ESSL. */
+function connectErrno(err: Error, tls: boolean): number {
+  return tls && typeof (err as { syscall?: unknown }).syscall !== "string"
+    ? ErrorCode.ESSL
+    : errnoFromNodeError(err);
 }
 
 /**
@@ -27,11 +38,20 @@ export function openConnection(p: ConnectParams): Promise<Connection> {
   const addr = formatEndpoint(p.endpoint);
   return new Promise<Connection>((resolve, reject) => {
     let socket: Socket;
+    const tls = p.tls;
     try {
-      socket =
-        p.endpoint.kind === "unix"
-          ? netConnect({ path: p.endpoint.path })
-          : netConnect({ host: p.endpoint.host, port: p.endpoint.port, noDelay: true });
+      if (tls !== undefined) {
+        const ep = p.endpoint;
+        socket = tlsConnect({
+          ...tlsConnectOptions(tls, ep.kind === "tcp" ? ep.host : undefined, undefined),
+          ...(ep.kind === "unix" ? { path: ep.path } : { host: ep.host, port: ep.port }),
+        });
+      } else {
+        socket =
+          p.endpoint.kind === "unix"
+            ? netConnect({ path: p.endpoint.path })
+            : netConnect({ host: p.endpoint.host, port: p.endpoint.port, noDelay: true });
+      }
     } catch (err) {
       reject(new RpcError(ErrorCode.EINVAL, `Fail to connect ${addr}: ${String(err)}`));
       return;
@@ -52,9 +72,9 @@ export function openConnection(p: ConnectParams): Promise<Connection> {
       settled = true;
       timers.cancel(timer);
       socket.destroy();
-      reject(new RpcError(errnoFromNodeError(err), `Fail to connect ${addr}: ${err.message}`));
+      reject(new RpcError(connectErrno(err, tls !== undefined), `Fail to connect ${addr}: ${err.message}`));
     });
-    socket.once("connect", () => {
+    socket.once(tls !== undefined ? "secureConnect" : "connect", () => {
       if (settled) return;
       settled = true;
       timers.cancel(timer);

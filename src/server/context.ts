@@ -12,6 +12,7 @@ import { wireIdOf } from "../protocol/streaming-rpc/meta.js";
 import type { StreamOptions } from "../stream/options.js";
 import { Stream } from "../stream/stream.js";
 import type { Connection } from "../transport/connection.js";
+import { type TlsInfo, tlsInfoOf } from "../transport/tls.js";
 import type { MethodEntry } from "./service-registry.js";
 
 const EMPTY = Buffer.alloc(0);
@@ -101,6 +102,14 @@ export class ServerContext {
   /** Local address the request arrived at. */
   get localSide(): string {
     return this.connection.localSide;
+  }
+
+  /**
+   * TLS details of the connection (version, cipher, ALPN, SNI name, the client's
+   * certificate under mutual TLS), or undefined on a plain connection. See docs/tls.md.
+   */
+  get tls(): TlsInfo | undefined {
+    return tlsInfoOf(this.connection);
   }
 
   /** Absolute deadline (Date.now() clock) derived from the client's timeout_ms, if sent. */

@@ -21,6 +21,7 @@ import {
   DEFAULT_WRITE_STALL_TIMEOUT_MS,
 } from "../transport/connection.js";
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../transport/endpoint.js";
+import { createTlsServer, type ServerTlsOptions, type TlsServer } from "../transport/tls.js";
 import { ServerContext } from "./context.js";
 import type { ServiceImpl } from "./service-impl.js";
 import {
@@ -59,6 +60,12 @@ export interface ServerOptions {
    * Default false: texts start with "[ip:port]" as brpc's do.
    */
   hideAddressInErrors?: boolean;
+  /**
+   * Serve TLS on the same port as the plain protocols (brpc `ssl_options`): certificate,
+   * key, mutual TLS, ALPN, handshake timeout (see docs/tls.md). Plain connections keep
+   * working; handlers see `ctx.tls` on TLS connections.
+   */
+  tls?: ServerTlsOptions;
 }
 
 /** Per-service options of {@link Server.addService}. */
@@ -78,7 +85,10 @@ type State = "idle" | "starting" | "running" | "stopping" | "stopped";
 
 /** A brpc-ts server. */
 export class Server implements ConnectionOwner {
-  readonly options: Readonly<Required<Omit<ServerOptions, "auth">>> & { auth: Authenticator | undefined };
+  readonly options: Readonly<Required<Omit<ServerOptions, "auth" | "tls">>> & {
+    auth: Authenticator | undefined;
+    tls: ServerTlsOptions | undefined;
+  };
   readonly #registry = new ServiceRegistry();
   readonly #restful = new RestfulRouter();
   readonly #connections = new Set<Connection>();
@@ -86,6 +96,7 @@ export class Server implements ConnectionOwner {
   #endpoint: Endpoint | undefined;
   #state: State = "idle";
   #protocols: readonly Protocol[] = [];
+  #tls: TlsServer | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #drained: (() => void) | undefined;
   #concurrency = 0;
@@ -105,6 +116,7 @@ export class Server implements ConnectionOwner {
       hideAddressInErrors: options.hideAddressInErrors ?? false,
       writeStallTimeoutMs: options.writeStallTimeoutMs ?? DEFAULT_WRITE_STALL_TIMEOUT_MS,
       keepAliveMs: options.keepAliveMs ?? DEFAULT_KEEPALIVE_MS,
+      tls: options.tls,
     };
   }
 
@@ -189,6 +201,11 @@ export class Server implements ConnectionOwner {
     return this.#endpoint.port;
   }
 
+  /** The node:tls server doing this server's handshakes (when it has a `tls` option and started). @internal */
+  get tlsServer(): TlsServer | undefined {
+    return this.#tls;
+  }
+
   /** Open connections. */
   get connections(): ReadonlySet<Connection> {
     return this.#connections;
@@ -198,6 +215,8 @@ export class Server implements ConnectionOwner {
   async start(address: string | number): Promise<void> {
     if (this.#state !== "idle" && this.#state !== "stopped") throw new Error(`server is ${this.#state}`);
     const ep = parseEndpoint(address);
+    // Bad certificates or keys fail start(), as in brpc.
+    if (this.options.tls !== undefined) this.#tls ??= createTlsServer(this.options.tls);
     this.#state = "starting";
     this.#protocols = serverProtocols();
     const net = createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.#onSocket(s));

@@ -76,7 +76,8 @@ export function describeEndpoint(
 export class Connection {
   /** Process-unique id (shown on /connections later). */
   readonly id = nextConnectionId++;
-  readonly socket: Socket;
+  /** The socket carrying the protocols: the TCP/Unix socket, or the TLS socket over it after {@link adoptSocket}. */
+  socket: Socket;
   /** "server" for accepted connections, "client" for those a Channel made. */
   readonly role: "server" | "client";
   readonly owner: ConnectionOwner;
@@ -177,6 +178,30 @@ export class Connection {
       log.error(`${p.name} from ${this.remoteSide}: failed to take over the connection`, err);
       this.fail(ErrorCode.EINTERNAL, `failed to hand the connection to ${p.name}: ${String(err)}`);
     }
+  }
+
+  /**
+   * [Server] After a takeover by TLS: go on with `socket`, the TLS socket layered over the
+   * original one (which keeps reporting its close). Reads and writes use it from now on;
+   * with `detect`, protocol detection restarts on the bytes it decrypts (baidu_std,
+   * streaming RPC ... over TLS), else the caller hands it to a byte-stream protocol.
+   */
+  adoptSocket(socket: Socket, detect: boolean): void {
+    if (this.failed) {
+      socket.destroy();
+      return;
+    }
+    this.socket = socket;
+    socket.on("error", (err: Error) =>
+      this.fail(errnoFromNodeError(err), `${err.message} (${this.remoteSide})`),
+    );
+    socket.on("close", () => this.fail(ErrorCode.EEOF, `Connection to ${this.remoteSide} closed`));
+    if (!detect) return;
+    this.takenOver = false;
+    this.#current = undefined;
+    socket.on("data", this.#onDataListener);
+    socket.on("end", this.#onEndListener);
+    watchWrites(this, this.options.writeStallTimeoutMs ?? DEFAULT_WRITE_STALL_TIMEOUT_MS);
   }
 
   /** The protocol detected on this connection (or the one a client uses). */

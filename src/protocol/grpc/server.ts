@@ -783,6 +783,9 @@ class GrpcServerCall {
     };
     if (this.responseEncoding !== "identity") headers["grpc-encoding"] = this.responseEncoding;
     addMetadata(headers, this.info.responseHeaders);
+    // user_fields travel as response metadata.
+    const uf = this.ctx.responseUserFields;
+    if (uf !== undefined) addMetadata(headers, uf);
     try {
       this.res.writeHead(200, headers);
     } catch (err) {

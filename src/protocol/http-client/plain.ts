@@ -18,6 +18,7 @@ import { ErrorCode, errnoFromNodeError, RETRYABLE_BY_DEFAULT } from "../../error
 import { RpcError } from "../../errors/rpc-error.js";
 import { type TimerHandle, timers } from "../../io/timers.js";
 import { DEFAULT_MAX_BODY_SIZE } from "../../transport/connection.js";
+import { type ClientTlsOptions, tlsConnectOptions } from "../../transport/tls.js";
 import { ParseError, type Protocol } from "../protocol.js";
 import { Http1Attempt, type Http1Handler } from "./http1.js";
 import { httpErrorText } from "./response.js";
@@ -48,8 +49,14 @@ export interface HttpRequestOptions {
   throwOnHttpError?: boolean;
   /** Receives latency, remote side, status and headers (and the body of EHTTP failures). */
   controller?: Controller;
-  /** Agent to use; default a shared keep-alive agent per scheme. */
+  /** Agent to use; default a shared keep-alive agent per scheme (per `tls` object for https). */
   agent?: Agent;
+  /**
+   * TLS settings of https:// URLs: `ca`, `cert`/`key` (mutual TLS), `sniName`,
+   * `rejectUnauthorized` ... (see docs/tls.md). Requests given the same object share a
+   * keep-alive agent. Default: verify against the system CAs.
+   */
+  tls?: ClientTlsOptions;
 }
 
 /** A response of {@link httpRequest}. */
@@ -170,6 +177,19 @@ const defaultAgents = {
   http: new HttpAgent({ keepAlive: true }),
   https: new HttpsAgent({ keepAlive: true }),
 };
+
+/** Keep-alive https agents of the `tls` objects given to {@link httpRequest}. */
+const tlsAgents = new WeakMap<ClientTlsOptions, Agent>();
+
+function httpsAgentOf(tls: ClientTlsOptions | undefined): Agent {
+  if (tls === undefined) return defaultAgents.https;
+  let a = tlsAgents.get(tls);
+  if (a === undefined) {
+    a = new HttpsAgent({ keepAlive: true, ...tlsConnectOptions(tls, undefined, undefined) });
+    tlsAgents.set(tls, a);
+  }
+  return a;
+}
 
 function responseOf<B>(res: IncomingMessage, remote: string, body: B): HttpResponse<B> {
   return {
@@ -296,7 +316,7 @@ export function httpRequest(
   const request: PlainRequest = {
     url: u,
     tls,
-    agent: opts.agent ?? (tls ? defaultAgents.https : defaultAgents.http),
+    agent: opts.agent ?? (tls ? httpsAgentOf(opts.tls) : defaultAgents.http),
     method: (opts.method ?? (body !== undefined ? "POST" : "GET")).toUpperCase(),
     headers,
     body,

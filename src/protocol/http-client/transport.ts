@@ -4,9 +4,10 @@
  * node:http2 session (h2, h2:grpc), reconnected after a failure. They stand in for the
  * channel's ConnectionSource, so `Channel.close()` closes them.
  */
-import { Agent } from "node:http";
+import { Agent, type AgentOptions, type ClientRequestArgs } from "node:http";
 import { type ClientHttp2Session, connect as h2connect } from "node:http2";
 import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import type { Authenticator } from "../../auth.js";
 import type { ConnectionSource } from "../../client/channel-core.js";
 import { ErrorCode } from "../../errors/errno.js";
@@ -16,6 +17,7 @@ import { log } from "../../log.js";
 import type { Connection } from "../../transport/connection.js";
 import { describeEndpoint } from "../../transport/connection.js";
 import { type Endpoint, formatEndpoint } from "../../transport/endpoint.js";
+import { type ClientTlsOptions, tlsConnectOptions } from "../../transport/tls.js";
 
 /** brpc's default h2 client windows (`-h2_client_stream_window_size`, `..._connection_window_size`). */
 const H2_STREAM_WINDOW = 256 * 1024;
@@ -27,6 +29,37 @@ export interface TransportOptions {
   keepAliveMs: number;
   maxPoolSize: number;
   auth: Authenticator | undefined;
+  /** Connect with TLS (ALPN "http/1.1" or "h2" unless the options choose). */
+  tls?: ClientTlsOptions | undefined;
+}
+
+/** A TLS socket to `ep` offering `alpn`. */
+function connectTls(tls: ClientTlsOptions, ep: Endpoint, alpn: string): Socket {
+  return tlsConnect({
+    ...tlsConnectOptions(tls, ep.kind === "tcp" ? ep.host : undefined, [alpn]),
+    ...(ep.kind === "unix" ? { path: ep.path } : { host: ep.host, port: ep.port }),
+  });
+}
+
+/**
+ * A node:http Agent whose connections are TLS: requests stay plain `http.request`s
+ * (protocol "http:") while the bytes go over TLS, so the HTTP/1 attempt code is shared.
+ */
+class TlsAgent extends Agent {
+  readonly #tls: ClientTlsOptions;
+  readonly #endpoint: Endpoint;
+
+  constructor(options: AgentOptions, tls: ClientTlsOptions, endpoint: Endpoint) {
+    super(options);
+    this.#tls = tls;
+    this.#endpoint = endpoint;
+  }
+
+  override createConnection(_options: ClientRequestArgs): Socket {
+    const s = connectTls(this.#tls, this.#endpoint, "http/1.1");
+    s.setNoDelay(true);
+    return s;
+  }
 }
 
 /** Base of the HTTP transports: a ConnectionSource that hands out no Connection. */
@@ -62,14 +95,15 @@ export class Http1Transport extends HttpTransport {
 
   constructor(o: TransportOptions, type: "pooled" | "short") {
     super(o);
-    this.agent =
+    const options: AgentOptions =
       type === "pooled"
-        ? new Agent({
+        ? {
             keepAlive: true,
             keepAliveMsecs: o.keepAliveMs > 0 ? o.keepAliveMs : 1000,
             maxFreeSockets: o.maxPoolSize,
-          })
-        : new Agent({ keepAlive: false });
+          }
+        : { keepAlive: false };
+    this.agent = o.tls !== undefined ? new TlsAgent(options, o.tls, o.endpoint) : new Agent(options);
   }
 
   close(): void {
@@ -111,10 +145,12 @@ export class H2Conn {
 export class H2Transport extends HttpTransport {
   #conn: H2Conn | undefined = undefined;
   readonly #keepAliveMs: number;
+  readonly #tls: ClientTlsOptions | undefined;
 
   constructor(o: TransportOptions) {
     super(o);
     this.#keepAliveMs = o.keepAliveMs;
+    this.#tls = o.tls;
   }
 
   /** The session to open a stream on, connecting (within `connectTimeoutMs`) if needed. */
@@ -128,12 +164,17 @@ export class H2Transport extends HttpTransport {
 
   #connect(connectTimeoutMs: number): H2Conn {
     const ep = this.endpoint;
+    const tls = this.#tls;
     const socket =
-      ep.kind === "unix"
-        ? netConnect({ path: ep.path })
-        : netConnect({ host: ep.host, port: ep.port, noDelay: true });
+      tls !== undefined
+        ? connectTls(tls, ep, "h2")
+        : ep.kind === "unix"
+          ? netConnect({ path: ep.path })
+          : netConnect({ host: ep.host, port: ep.port, noDelay: true });
+    if (tls !== undefined) socket.setNoDelay(true);
     if (this.#keepAliveMs > 0) socket.setKeepAlive(true, this.#keepAliveMs);
-    const authority = ep.kind === "unix" ? "http://localhost" : `http://${this.address}`;
+    const scheme = tls !== undefined ? "https" : "http";
+    const authority = ep.kind === "unix" ? `${scheme}://localhost` : `${scheme}://${this.address}`;
     const session = h2connect(authority, {
       createConnection: () => socket,
       settings: { enablePush: false, initialWindowSize: H2_STREAM_WINDOW },

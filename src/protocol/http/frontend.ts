@@ -185,6 +185,9 @@ export class HttpFrontend {
 
   /** Serve `conn` (its socket paused, the bytes read so far pushed back) as h2 with prior knowledge. */
   acceptH2(conn: Connection): void {
+    const socket = conn.socket as Socket & { alpnProtocol?: string | false | null };
+    // The h2 preface on TLS without ALPN (brpc detects it so): node's h2 server insists on ALPN "h2".
+    if (socket.alpnProtocol === false) socket.alpnProtocol = "h2";
     this.#handingOver = conn;
     try {
       // Node's Http2Session reads the pushed-back bytes itself: do not resume.

@@ -512,6 +512,9 @@ function writeResponse(ctx: ServerContext, result: unknown): void {
   const server = ctx.connection.state.server as Server;
   let status = call.status;
   let headers: Record<string, string | string[]>;
+  // user_fields go out as headers (what a brpc-ts http client reads back as user fields).
+  const uf = ctx.responseUserFields;
+  if (uf !== undefined) for (const k of Object.keys(uf)) call.setHeader(k, uf[k]!);
   if (
     !ctx.failed &&
     w === undefined &&
