@@ -19,6 +19,7 @@ export { type LogLevel, type LogSink, setLogLevel, setLogSink } from "./log.js";
 export { ContentType } from "./protocol/baidu-std/payload.js";
 export { ChecksumType } from "./protocol/checksum.js";
 export { type Compressor, CompressType, registerCompressor } from "./protocol/compress.js";
+export type { HttpServerOptions } from "./protocol/http/options.js";
 export { GrpcStatus, grpcStatusToErrorCode } from "./protocol/http-client/grpc.js";
 export {
   type HttpRequestOptions,

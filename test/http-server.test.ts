@@ -20,7 +20,6 @@ import {
   Server,
   type ServerContext,
 } from "../src/index.js";
-import { setHttpServerOptions } from "../src/protocol/http/options.js";
 import { HttpService, KitchenService } from "./helpers/http-services.js";
 import {
   curl,
@@ -654,8 +653,10 @@ describe("bad input", () => {
   let server: Server;
   let port: number;
   before(async () => {
-    server = await startFullServer({ maxBodySize: 4096 });
-    setHttpServerOptions(server, { headerTimeoutMs: 300, maxHeaderSize: 2048 });
+    server = await startFullServer({
+      maxBodySize: 4096,
+      http: { headerTimeoutMs: 300, maxHeaderSize: 2048 },
+    });
     port = server.port;
   });
   after(() => server.stop(0));

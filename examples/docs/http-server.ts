@@ -33,7 +33,6 @@ import {
   type ServiceImpl,
 } from "../../src/index.js";
 // Not exported from "brpc-ts" yet (see docs/http.md, "HTTP server options").
-import { setHttpServerOptions } from "../../src/protocol/http/options.js";
 import { EchoRequestSchema, EchoResponseSchema, EchoService } from "../gen/peer_pb.js";
 import { Color, FileService, ItemService } from "./http-services_pb.js";
 
@@ -115,7 +114,10 @@ const fileImpl: ServiceImpl<typeof FileService> = {
 };
 
 export async function startDocsServer(address: string): Promise<Server> {
-  const server = new Server({ maxBodySize: 1024 * 1024 });
+  const server = new Server({
+    maxBodySize: 1024 * 1024,
+    http: { headerTimeoutMs: 1000, maxHeaderSize: 16 * 1024 },
+  });
   server.addService(EchoService, {
     echo(req, ctx) {
       if (req.failCode !== 0) ctx.setFailed(req.failCode, `failed on purpose: ${req.message}`);
@@ -131,7 +133,6 @@ export async function startDocsServer(address: string): Promise<Server> {
       "/files/* => Download, *.txt => Download, /upload => Upload, /ticker => Ticker, /events => Events",
   });
   server.addRawService("demo.Bytes", { Reverse: (req: Buffer) => Buffer.from(req).reverse() });
-  setHttpServerOptions(server, { headerTimeoutMs: 1000, maxHeaderSize: 16 * 1024 });
   await server.start(address);
   return server;
 }

@@ -10,6 +10,7 @@ import { ErrorCode } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
 import { registerBuiltins } from "../global.js";
 import { log } from "../log.js";
+import { type HttpServerOptions, setHttpServerOptions } from "../protocol/http/options.js";
 import { RestfulRouter } from "../protocol/http/restful.js";
 import { type Protocol, serverProtocols } from "../protocol/protocol.js";
 import {
@@ -66,6 +67,12 @@ export interface ServerOptions {
    * working; handlers see `ctx.tls` on TLS connections.
    */
   tls?: ServerTlsOptions;
+  /**
+   * Limits and timeouts of HTTP/1.x and h2 on this server's port: header and request
+   * timeouts (slowloris guard), max header size, h2 settings (brpc `h2_settings`). See
+   * docs/http.md.
+   */
+  http?: HttpServerOptions;
 }
 
 /** Per-service options of {@link Server.addService}. */
@@ -85,7 +92,7 @@ type State = "idle" | "starting" | "running" | "stopping" | "stopped";
 
 /** A brpc-ts server. */
 export class Server implements ConnectionOwner {
-  readonly options: Readonly<Required<Omit<ServerOptions, "auth" | "tls">>> & {
+  readonly options: Readonly<Required<Omit<ServerOptions, "auth" | "tls" | "http">>> & {
     auth: Authenticator | undefined;
     tls: ServerTlsOptions | undefined;
   };
@@ -118,6 +125,8 @@ export class Server implements ConnectionOwner {
       keepAliveMs: options.keepAliveMs ?? DEFAULT_KEEPALIVE_MS,
       tls: options.tls,
     };
+    // Validates them (RangeError) and applies them to this server's HTTP frontend.
+    if (options.http !== undefined) setHttpServerOptions(this, options.http);
   }
 
   /**

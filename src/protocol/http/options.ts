@@ -1,7 +1,7 @@
 /**
  * Limits and timeouts of the HTTP/1.1 and h2 side of a server port. The body size
  * limit is the server's `maxBodySize` and keep-alive follows its `idleTimeoutSec`;
- * the rest is set per server with {@link setHttpServerOptions}.
+ * the rest is `ServerOptions.http`.
  */
 import type { Server } from "../../server/server.js";
 
@@ -41,8 +41,8 @@ const perServer = new WeakMap<Server, ResolvedHttpOptions>();
 const listeners = new WeakMap<Server, () => void>();
 
 /**
- * Set the HTTP options of `server`. Takes effect for connections accepted afterwards
- * (call it before `start()`).
+ * Set the HTTP options of `server` (what `new Server({ http })` does). Takes effect for
+ * connections accepted afterwards. @internal
  */
 export function setHttpServerOptions(server: Server, options: HttpServerOptions): void {
   const o: ResolvedHttpOptions = { ...DEFAULTS };
