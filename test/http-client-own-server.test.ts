@@ -1,26 +1,16 @@
 /**
  * Our HTTP / h2 / gRPC client against our own server (HTTP/1.1 + h2 + gRPC on the
  * baidu_std port): every protocol variant for echo, failures and missing methods, and
- * the three gRPC streaming kinds. Skipped while the server side is not built.
+ * the three gRPC streaming kinds, user fields both ways.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EchoService } from "../examples/gen/peer_pb.js";
 import { peerService } from "../examples/interop/peer-service.js";
 import { Channel, Controller, ErrorCode, RpcError, Server, type ServiceImpl } from "../src/index.js";
 import { StreamService } from "./gen/client_stream_pb.js";
-import { DIST } from "./helpers/child.js";
 import { settle } from "./helpers/servers.js";
-
-const serverBuilt =
-  existsSync(join(DIST, "src", "protocol", "http", "frontend.js")) &&
-  existsSync(join(DIST, "src", "protocol", "grpc", "server.js"));
-const skip = serverBuilt
-  ? false
-  : "the HTTP/h2/gRPC server (src/protocol/http, src/protocol/grpc) is not built yet";
 
 async function failure(p: Promise<unknown>): Promise<RpcError> {
   const r = await settle(p);
@@ -56,7 +46,7 @@ const streamService: ServiceImpl<typeof StreamService> = {
   },
 };
 
-describe("our client -> our server (http, h2, gRPC on the baidu_std port)", { skip }, () => {
+describe("our client -> our server (http, h2, gRPC on the baidu_std port)", () => {
   let server: Server;
   before(async () => {
     server = new Server({});
@@ -65,6 +55,33 @@ describe("our client -> our server (http, h2, gRPC on the baidu_std port)", { sk
     await server.start("127.0.0.1:0");
   });
   after(() => server.stop(0));
+
+  it("user fields both ways: request headers / metadata in, ctx.responseUserFields out", async () => {
+    const seen: (Record<string, string> | undefined)[] = [];
+    const s = new Server({});
+    s.addService(EchoService, {
+      echo(req, ctx) {
+        seen.push(ctx.requestUserFields);
+        ctx.responseUserFields = { "x-answer": `to ${ctx.requestUserFields?.["x-user"] ?? "nobody"}` };
+        return { message: req.message };
+      },
+    });
+    await s.start("127.0.0.1:0");
+    try {
+      for (const protocol of ["baidu_std", "http", "h2", "h2:grpc"]) {
+        const ch = new Channel(s.address, { protocol, timeoutMs: 2000, maxRetry: 0 });
+        const cntl = new Controller();
+        await ch
+          .client(EchoService)
+          .echo({ message: "m" }, { userFields: { "x-user": protocol }, controller: cntl });
+        assert.deepEqual(seen.pop(), { "x-user": protocol }, protocol);
+        assert.equal(cntl.responseUserFields?.["x-answer"], `to ${protocol}`, protocol);
+        ch.close();
+      }
+    } finally {
+      await s.stop(0);
+    }
+  });
 
   const grpcProtocols = ["h2:grpc", "h2:grpc+json"];
   for (const protocol of ["http", "http:json", "http:proto", "h2", "h2:json", "h2:proto", ...grpcProtocols]) {

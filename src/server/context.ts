@@ -8,6 +8,7 @@ import { RpcError } from "../errors/rpc-error.js";
 import type { StreamSettings } from "../protocol/baidu-std/meta.js";
 import type { GrpcCallInfo } from "../protocol/grpc/metadata.js";
 import type { HttpCall } from "../protocol/http/call.js";
+import { userFieldsOfHeaders } from "../protocol/http/user-fields.js";
 import { wireIdOf } from "../protocol/streaming-rpc/meta.js";
 import type { StreamOptions } from "../stream/options.js";
 import { Stream } from "../stream/stream.js";
@@ -45,8 +46,8 @@ export class ServerContext {
   requestAttachment: Buffer = EMPTY;
   /** Attachment to send with the response; brpc echo servers set it to the request's. */
   responseAttachment: Uint8Array | string = EMPTY;
-  /** user_fields sent by the client. */
-  requestUserFields: Record<string, string> | undefined = undefined;
+  /** user_fields and protocol state; see {@link requestUserFields}. */
+  #requestUserFields: Record<string, string> | undefined | null = null;
   /** user_fields to send back. */
   responseUserFields: Record<string, string> | undefined = undefined;
   /** Compression of the request (0 none, 1 snappy, 2 gzip, 3 zlib). */
@@ -110,6 +111,23 @@ export class ServerContext {
    */
   get tls(): TlsInfo | undefined {
     return tlsInfoOf(this.connection);
+  }
+
+  /**
+   * user_fields sent by the client (baidu_std). Over HTTP and gRPC, the request headers /
+   * string metadata that are not protocol machinery (what a brpc-ts channel sends its
+   * `userFields` as), computed on first read.
+   */
+  get requestUserFields(): Record<string, string> | undefined {
+    if (this.#requestUserFields === null) {
+      const h = this.grpc?.requestMetadata ?? this.http?.headers;
+      this.#requestUserFields = h === undefined ? undefined : userFieldsOfHeaders(h);
+    }
+    return this.#requestUserFields;
+  }
+
+  set requestUserFields(v: Record<string, string> | undefined) {
+    this.#requestUserFields = v;
   }
 
   /** Absolute deadline (Date.now() clock) derived from the client's timeout_ms, if sent. */

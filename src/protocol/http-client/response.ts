@@ -6,29 +6,13 @@ import { create, type DescMessage } from "@bufbuild/protobuf";
 import type { ClientCall } from "../../client/call.js";
 import { ErrorCode } from "../../errors/errno.js";
 import { CompressType } from "../compress.js";
+import { userFieldsOfHeaders } from "../http/user-fields.js";
 import { decodeMessage, hasNoFields, parseContentType } from "./content.js";
 
 /** brpc `-http_max_error_length`: how much of an error body goes into the error text. */
 export const HTTP_MAX_ERROR_LENGTH = 2048;
 
 const EMPTY = Buffer.alloc(0);
-
-/** Headers that are protocol machinery, not user fields / metadata. */
-const NOT_USER_FIELDS = new Set([
-  "content-type",
-  "content-length",
-  "content-encoding",
-  "transfer-encoding",
-  "connection",
-  "keep-alive",
-  "date",
-  "server",
-  "grpc-status",
-  "grpc-message",
-  "grpc-encoding",
-  "grpc-accept-encoding",
-  "accept-encoding",
-]);
 
 /** Node's header object as plain strings (repeated headers joined with ", "), pseudo-headers left out. */
 export function headersRecord(
@@ -45,13 +29,7 @@ export function headersRecord(
 
 /** The response headers a call reports as user fields (everything but protocol machinery). */
 export function userFieldsOf(h: Record<string, string>): Record<string, string> | undefined {
-  let out: Record<string, string> | undefined;
-  for (const [k, v] of Object.entries(h)) {
-    if (NOT_USER_FIELDS.has(k)) continue;
-    if (out === undefined) out = {};
-    out[k] = v;
-  }
-  return out;
+  return userFieldsOfHeaders(h);
 }
 
 /** brpc's EHTTP text: `HTTP/<version> <status> <reason>[: <body prefix>]`. */
