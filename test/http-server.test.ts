@@ -779,6 +779,18 @@ describe("bad input", () => {
     await echoes(port);
   });
 
+  it("a client that stalls before any protocol is recognised ('GE', 'PRP', 'PRI * HT') is closed after headerTimeoutMs", async () => {
+    const started = Date.now();
+    const stalled = await Promise.all(["GE", "PRP", "PRI * HT", "\x16"].map((b) => rawExchange(b)));
+    // An idle connection that sent nothing is not a slowloris (a pooled client may connect early).
+    const silent = await RawClient.connect(port);
+    for (const c of stalled) assert.ok(await c.waitClosed(5000), "still open");
+    assert.ok(Date.now() - started >= 250, "closed before the timeout");
+    assert.equal(silent.closed, false);
+    silent.close();
+    await echoes(port);
+  });
+
   it("a client that disappears mid-body leaves nothing behind", async () => {
     const before = server.connections.size;
     const c = await rawExchange(

@@ -10,7 +10,7 @@ import { ErrorCode } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
 import { registerBuiltins } from "../global.js";
 import { log } from "../log.js";
-import { type HttpServerOptions, setHttpServerOptions } from "../protocol/http/options.js";
+import { type HttpServerOptions, httpOptionsOf, setHttpServerOptions } from "../protocol/http/options.js";
 import { RestfulRouter } from "../protocol/http/restful.js";
 import { type Protocol, serverProtocols } from "../protocol/protocol.js";
 import {
@@ -306,6 +306,7 @@ export class Server implements ConnectionOwner {
       unixPath: this.#endpoint?.kind === "unix" ? this.#endpoint.path : undefined,
       writeStallTimeoutMs: this.options.writeStallTimeoutMs,
       keepAliveMs: this.options.keepAliveMs,
+      detectTimeoutMs: httpOptionsOf(this).headerTimeoutMs,
     });
     conn.state.server = this;
     this.#connections.add(conn);

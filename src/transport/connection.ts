@@ -42,7 +42,16 @@ export interface ConnectionOptions {
   writeStallTimeoutMs?: number | undefined;
   /** Enable TCP keepalive with this idle time (ms) before the first probe; 0 = off. */
   keepAliveMs?: number | undefined;
+  /**
+   * Server side: fail a connection whose first bytes do not form any protocol's start
+   * within this many ms (a slowloris that stops after "GE" or half a frame header never
+   * reaches a protocol's own timeout); 0 = off.
+   */
+  detectTimeoutMs?: number | undefined;
 }
+
+/** Bytes after which some protocol has always recognised its start (or refused the input). */
+const DETECT_PREFIX_MAX = 64;
 
 /** Defaults shared by servers and channels. */
 export const DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024;
@@ -346,6 +355,7 @@ export class Connection {
     this.#queuedBytes = 0;
     this.socket.destroy();
     unwatchWrites(this);
+    if (this.#detectTimer !== undefined) clearTimeout(this.#detectTimer);
     try {
       this.owner.onConnectionFailed(this);
     } catch (err) {
@@ -440,6 +450,7 @@ export class Connection {
       const len = this.#cut(buf, off, end);
       if (len === ParseError.NOT_ENOUGH_DATA || (len > 0 && off + len > end)) {
         this.#needed = len > 0 ? len : end - off + 1;
+        if (this.messagesIn === 0 && this.role === "server" && this.#detectTimer === undefined) this.#armDetect();
         break;
       }
       if (len === ParseError.TAKE_OVER) {
@@ -468,6 +479,22 @@ export class Connection {
       this.#chunks = [rest];
       this.#pendingLen = rest.length;
     }
+  }
+
+  #detectTimer: NodeJS.Timeout | undefined;
+
+  /** Start the deadline for the first bytes to become a protocol (see `detectTimeoutMs`). */
+  #armDetect(): void {
+    const ms = this.options.detectTimeoutMs ?? 0;
+    if (ms <= 0) return;
+    this.#detectTimer = setTimeout(() => {
+      // Still nothing recognised: a few bytes, no frame, not handed to HTTP/TLS.
+      if (this.failed || this.takenOver || this.messagesIn > 0 || this.#pendingLen >= DETECT_PREFIX_MAX) return;
+      const text = `Close ${this.remoteSide}: no protocol recognised in ${ms}ms (${this.#pendingLen} bytes received)`;
+      log.warn(text);
+      this.fail(ErrorCode.EINVAL, text);
+    }, ms);
+    this.#detectTimer.unref();
   }
 
   /** Frame length at `off`, choosing the protocol as brpc's CutInputMessage does. */
