@@ -3,6 +3,7 @@ import type { AuthContext } from "../../auth.js";
 import { ErrorCode } from "../../errors/errno.js";
 import type { Writer } from "../../io/writer.js";
 import { log } from "../../log.js";
+import type { AuthState } from "../../server/connection-auth.js";
 import type { ServerContext } from "../../server/context.js";
 import type { Server } from "../../server/server.js";
 import type { MethodEntry } from "../../server/service-registry.js";
@@ -27,12 +28,6 @@ const PROTOCOL = "baidu_std";
 /** brpc's INVALID_STREAM_ID (2^64-1) as int64 on the wire. */
 const INVALID_STREAM_ID = -1n;
 const EMPTY = Buffer.alloc(0);
-
-/** Per-connection auth state: undefined = not verified yet. */
-interface AuthState {
-  ok: boolean;
-  context: AuthContext | undefined;
-}
 
 const OK_RESPONSE = { errorCode: 0, errorText: "" };
 const common: CommonMetaFields = {

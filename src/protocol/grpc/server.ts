@@ -16,12 +16,12 @@ import {
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from "node:http2";
-import type { AuthContext } from "../../auth.js";
 import { ErrorCode } from "../../errors/errno.js";
 import { RpcError } from "../../errors/rpc-error.js";
 import { type TimerHandle, timers } from "../../io/timers.js";
 import { Writer } from "../../io/writer.js";
 import { log } from "../../log.js";
+import { type AuthState, connectionAuth } from "../../server/connection-auth.js";
 import type { ServerContext } from "../../server/context.js";
 import type { Server } from "../../server/server.js";
 import { MethodEntry, ServiceEntry } from "../../server/service-registry.js";
@@ -55,12 +55,6 @@ const MAX_QUEUED_MESSAGES = 16;
 const MAX_QUEUED_BYTES = 1024 * 1024;
 /** setTimeout's limit; longer deadlines are not armed (they are beyond any test of patience). */
 const MAX_TIMER_MS = 0x7fffffff;
-
-/** Per-connection authentication state, shared with the other protocols of the connection. */
-interface AuthState {
-  ok: boolean;
-  context: AuthContext | undefined;
-}
 
 /** Shared encoding buffer: framed messages are handed out with `take()` and never touched again. */
 const writer = new Writer();
@@ -285,34 +279,9 @@ class GrpcServerCall {
 
   /** The connection's authentication state, verifying this request's credential if it is the first. */
   authenticate(): AuthState | Promise<AuthState> {
-    const auth = this.server.options.auth;
-    const st = this.conn.state;
-    if (auth?.verifyCredential === undefined) return { ok: true, context: undefined };
-    if (st.auth !== undefined) return st.auth as AuthState;
-    if (st.authPending !== undefined) return st.authPending as Promise<AuthState>;
-    const credential = Buffer.from(headerValue(this.req.headers, "authorization") ?? "", "utf8");
-    const done = (r: boolean | AuthContext): AuthState => {
-      const s: AuthState =
-        r === false ? { ok: false, context: undefined } : { ok: true, context: r === true ? undefined : r };
-      st.auth = s;
-      st.authPending = undefined;
-      if (!s.ok) log.warn(`Fail to authenticate ${this.conn.remoteSide}`);
-      return s;
-    };
-    const fail = (err: unknown): AuthState => {
-      log.warn(`Fail to authenticate ${this.conn.remoteSide}`, err);
-      return done(false);
-    };
-    let r: boolean | AuthContext | Promise<boolean | AuthContext>;
-    try {
-      r = auth.verifyCredential(credential, this.conn.remoteSide);
-    } catch (err) {
-      return fail(err);
-    }
-    if (!(r instanceof Promise)) return done(r);
-    const p = r.then(done, fail);
-    st.authPending = p;
-    return p;
+    return connectionAuth(this.server, this.conn, () =>
+      Buffer.from(headerValue(this.req.headers, "authorization") ?? "", "utf8"),
+    );
   }
 
   /** Admission in brpc's HTTP order, then the handler. */

@@ -14,6 +14,7 @@ import { ErrorCode } from "../../errors/errno.js";
 import { RpcError } from "../../errors/rpc-error.js";
 import { Writer } from "../../io/writer.js";
 import { log } from "../../log.js";
+import { type AuthState, connectionAuth } from "../../server/connection-auth.js";
 import type { ServerContext } from "../../server/context.js";
 import type { Server } from "../../server/server.js";
 import type { MethodEntry } from "../../server/service-registry.js";
@@ -43,12 +44,6 @@ const H2_FORBIDDEN = new Set([
   "proxy-connection",
 ]);
 
-/** Per-connection authentication state, shared with baidu_std and gRPC (`conn.state.auth`). */
-interface AuthState {
-  ok: boolean;
-  context: AuthContext | undefined;
-}
-
 /** Shared encoder for application/proto responses; each body is taken out of it once. */
 const writer = new Writer();
 
@@ -63,33 +58,7 @@ function isH2(req: AnyRequest): boolean {
 
 /** The connection's auth state, verifying `req`'s credential if it is the connection's first request. */
 function authenticate(server: Server, conn: Connection, req: AnyRequest): AuthState | Promise<AuthState> {
-  const auth = server.options.auth;
-  const st = conn.state;
-  if (auth?.verifyCredential === undefined) return { ok: true, context: undefined };
-  if (st.auth !== undefined) return st.auth as AuthState;
-  if (st.authPending !== undefined) return st.authPending as Promise<AuthState>;
-  const done = (r: boolean | AuthContext): AuthState => {
-    const s: AuthState =
-      r === false ? { ok: false, context: undefined } : { ok: true, context: r === true ? undefined : r };
-    st.auth = s;
-    st.authPending = undefined;
-    if (!s.ok) log.warn(`Fail to authenticate ${conn.remoteSide}`);
-    return s;
-  };
-  const fail = (err: unknown): AuthState => {
-    log.warn(`Fail to authenticate ${conn.remoteSide}`, err);
-    return done(false);
-  };
-  let r: boolean | AuthContext | Promise<boolean | AuthContext>;
-  try {
-    r = auth.verifyCredential(Buffer.from(header(req, "authorization") ?? "", "utf8"), conn.remoteSide);
-  } catch (err) {
-    return fail(err);
-  }
-  if (!(r instanceof Promise)) return done(r);
-  const p = r.then(done, fail);
-  st.authPending = p;
-  return p;
+  return connectionAuth(server, conn, () => Buffer.from(header(req, "authorization") ?? "", "utf8"));
 }
 
 /** brpc's `SendUnauthorizedResponse` for HTTP: 403 "[1004]Fail to authenticate[: text]", then close. */
