@@ -5,17 +5,9 @@ import { connect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { EchoService } from "../examples/gen/peer_pb.js";
 import { peerService } from "../examples/interop/peer-service.js";
-import { type Authenticator, Channel, Controller, ErrorCode, RpcError, Server } from "../src/index.js";
+import { type Authenticator, Channel, Controller, ErrorCode, Server } from "../src/index.js";
 import { timers } from "../src/io/timers.js";
-import { eventually, settle, startEchoServer } from "./helpers/servers.js";
-
-async function failure(p: Promise<unknown>): Promise<RpcError> {
-  const r = await settle(p);
-  assert.equal(r.ok, false, "call should fail");
-  const e = (r as { error: unknown }).error;
-  assert.ok(e instanceof RpcError, String(e));
-  return e;
-}
+import { eventually, failure, settle, startEchoServer } from "./helpers/servers.js";
 
 describe("connection types", () => {
   let server: Server;

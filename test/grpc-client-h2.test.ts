@@ -10,7 +10,7 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import { deflateSync, gunzipSync, gzipSync } from "node:zlib";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema, EchoResponseSchema, EchoService } from "../examples/gen/peer_pb.js";
-import { Channel, Controller, ErrorCode, RpcError } from "../src/index.js";
+import { Channel, Controller, ErrorCode } from "../src/index.js";
 import { StreamService } from "./gen/client_stream_pb.js";
 import {
   grpcFrame,
@@ -19,15 +19,7 @@ import {
   type H2Peer,
   startH2Peer,
 } from "./helpers/client-h2-server.js";
-import { eventually, settle } from "./helpers/servers.js";
-
-async function failure(p: Promise<unknown>): Promise<RpcError> {
-  const r = await settle(p);
-  assert.equal(r.ok, false, "call should fail");
-  const e = (r as { error: unknown }).error;
-  assert.ok(e instanceof RpcError, String(e));
-  return e;
-}
+import { eventually, failure } from "./helpers/servers.js";
 
 const reply = (message: string) => toBinary(EchoResponseSchema, create(EchoResponseSchema, { message }));
 

@@ -9,15 +9,7 @@ import { EchoService } from "../examples/gen/peer_pb.js";
 import { Channel, Controller, ErrorCode, GrpcStatus, grpcStatusToErrorCode, RpcError } from "../src/index.js";
 import { StreamService } from "./gen/client_stream_pb.js";
 import { type GrpcPeer, startGrpcPeer } from "./helpers/client-grpc-server.js";
-import { eventually, settle } from "./helpers/servers.js";
-
-async function failure(p: Promise<unknown>): Promise<RpcError> {
-  const r = await settle(p);
-  assert.equal(r.ok, false, "call should fail");
-  const e = (r as { error: unknown }).error;
-  assert.ok(e instanceof RpcError, String(e));
-  return e;
-}
+import { eventually, failure, settle } from "./helpers/servers.js";
 
 /** brpc's GrpcStatusToErrorCode, written out (grpc.cpp). */
 const BRPC_MAPPING: Record<number, number> = {

@@ -10,15 +10,7 @@ import { EchoService } from "../examples/gen/peer_pb.js";
 import { peerService } from "../examples/interop/peer-service.js";
 import { Channel, Controller, ErrorCode, RpcError, Server, type ServiceImpl } from "../src/index.js";
 import { StreamService } from "./gen/client_stream_pb.js";
-import { settle } from "./helpers/servers.js";
-
-async function failure(p: Promise<unknown>): Promise<RpcError> {
-  const r = await settle(p);
-  assert.equal(r.ok, false, "call should fail");
-  const e = (r as { error: unknown }).error;
-  assert.ok(e instanceof RpcError, String(e));
-  return e;
-}
+import { failure } from "./helpers/servers.js";
 
 /** clienttest.StreamService on our server. */
 const streamService: ServiceImpl<typeof StreamService> = {

@@ -11,15 +11,7 @@ import { EchoRequestSchema, EchoResponseSchema, EchoService } from "../examples/
 import { Channel, Controller, ErrorCode, httpRequest, RpcError } from "../src/index.js";
 import { PageService } from "./gen/client_stream_pb.js";
 import { type HttpPeer, type HttpRequestSeen, startHttpPeer } from "./helpers/client-h2-server.js";
-import { eventually, settle } from "./helpers/servers.js";
-
-async function failure(p: Promise<unknown>): Promise<RpcError> {
-  const r = await settle(p);
-  assert.equal(r.ok, false, "call should fail");
-  const e = (r as { error: unknown }).error;
-  assert.ok(e instanceof RpcError, String(e));
-  return e;
-}
+import { eventually, failure } from "./helpers/servers.js";
 
 /** brpc's pb-over-HTTP behaviour of example.EchoService (JSON or proto by Content-Type). */
 function echoService(r: HttpRequestSeen): void {

@@ -13,7 +13,7 @@ import { timers } from "../src/io/timers.js";
 import { stream as captureStream, loadCapture, splitFrames } from "./helpers/captures.js";
 import { startServerProcess } from "./helpers/child.js";
 import { RawClient } from "./helpers/net.js";
-import { eventually, settle, startEchoServer } from "./helpers/servers.js";
+import { eventually, failure, settle, startEchoServer } from "./helpers/servers.js";
 import {
   closePair,
   deferred,
@@ -70,14 +70,6 @@ async function pairOf(clientOptions: StreamOptions, serverOptions?: StreamOption
     p.channel.close();
     await p.server.stop(0);
   });
-}
-
-async function failure(p: Promise<unknown>): Promise<RpcError> {
-  const r = await settle(p);
-  assert.equal(r.ok, false, "the call should fail");
-  const e = (r as { error: unknown }).error;
-  assert.ok(e instanceof RpcError, String(e));
-  return e;
 }
 
 /** An echo handler: every message comes back as "echo:<message>". */

@@ -1,8 +1,9 @@
 /** In-process servers for tests. */
+import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EchoService } from "../../examples/gen/peer_pb.js";
 import { peerService } from "../../examples/interop/peer-service.js";
-import { Server, type ServerOptions } from "../../src/index.js";
+import { RpcError, Server, type ServerOptions } from "../../src/index.js";
 
 /** Start a server with the interop EchoService on 127.0.0.1:0. */
 export async function startEchoServer(options: ServerOptions = {}): Promise<Server> {
@@ -23,6 +24,15 @@ export async function eventually(pred: () => boolean, ms = 3000): Promise<boolea
 }
 
 /** Settle `p` to { ok, value | error } without throwing. */
+/** The RpcError `p` rejects with (the assertion fails if it resolves or rejects with something else). */
+export async function failure(p: Promise<unknown>): Promise<RpcError> {
+  const r = await settle(p);
+  assert.equal(r.ok, false, "call should fail");
+  const e = (r as { error: unknown }).error;
+  assert.ok(e instanceof RpcError, String(e));
+  return e;
+}
+
 export async function settle<T>(
   p: Promise<T>,
 ): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
