@@ -450,7 +450,8 @@ export class Connection {
       const len = this.#cut(buf, off, end);
       if (len === ParseError.NOT_ENOUGH_DATA || (len > 0 && off + len > end)) {
         this.#needed = len > 0 ? len : end - off + 1;
-        if (this.messagesIn === 0 && this.role === "server" && this.#detectTimer === undefined) this.#armDetect();
+        if (this.messagesIn === 0 && this.role === "server" && this.#detectTimer === undefined)
+          this.#armDetect();
         break;
       }
       if (len === ParseError.TAKE_OVER) {
@@ -489,7 +490,8 @@ export class Connection {
     if (ms <= 0) return;
     this.#detectTimer = setTimeout(() => {
       // Still nothing recognised: a few bytes, no frame, not handed to HTTP/TLS.
-      if (this.failed || this.takenOver || this.messagesIn > 0 || this.#pendingLen >= DETECT_PREFIX_MAX) return;
+      if (this.failed || this.takenOver || this.messagesIn > 0 || this.#pendingLen >= DETECT_PREFIX_MAX)
+        return;
       const text = `Close ${this.remoteSide}: no protocol recognised in ${ms}ms (${this.#pendingLen} bytes received)`;
       log.warn(text);
       this.fail(ErrorCode.EINVAL, text);
