@@ -210,10 +210,13 @@ function processRequest(
   ctx.traceId = parseUint64(header(req, "x-bd-trace-id"));
   ctx.spanId = parseUint64(header(req, "x-bd-span-id"));
   ctx.parentSpanId = parseUint64(header(req, "x-bd-parent-span-id"));
-  // The client going away (h2: RST_STREAM) aborts ctx.signal.
-  res.on("close", () => {
-    if (!res.writableFinished) ctx.abort(new RpcError(ErrorCode.ECANCELED, "the client closed the request"));
-  });
+  // An h2 client resetting its stream aborts ctx.signal (HTTP/1: only the connection can
+  // go away, and its failure aborts the signal already).
+  if (h2) {
+    res.on("close", () => {
+      if (!res.writableFinished) ctx.abort(new RpcError(ErrorCode.ECANCELED, "the client closed the request"));
+    });
+  }
 
   // brpc's order for HTTP: ELOGOFF, lookup, method limit, EOVERCROWDED, server limit.
   if (!server.checkRunning(ctx)) {
