@@ -59,6 +59,12 @@ export interface ChannelOptions {
    * http, h2 and h2:grpc (see docs/tls.md).
    */
   tls?: boolean | ClientTlsOptions;
+  /**
+   * HTTP/2 implementation of h2 / h2:grpc channels: "builtin" (brpc-ts's own engine,
+   * default: batches the frames of all calls issued in a tick into one socket write) or
+   * "node" (node:http2). See docs/http-client.md.
+   */
+  h2Engine?: "builtin" | "node";
   /** Decide whether a failed attempt is retried (default: brpc's retryable set). ERPCTIMEDOUT and ECANCELED never are. */
   retryPolicy?: (code: number) => boolean;
 }

@@ -139,6 +139,7 @@ export class Channel implements ChannelCore {
           maxPoolSize: this.options.maxPoolSize,
           auth,
           tls,
+          h2Engine: options.h2Engine,
         },
         options.connectionType,
       );

@@ -14,6 +14,7 @@ import { ErrorCode } from "../../errors/errno.js";
 import { rawBytes } from "../baidu-std/payload.js";
 import { CompressType, compressTypeName } from "../compress.js";
 import { formatGrpcTimeout } from "../grpc/framing.js";
+import { BuiltinH2Attempt } from "../h2/client-attempt.js";
 import { ParseError, type Protocol } from "../protocol.js";
 import { type BodyFormat, encodeMessage, hasNoFields, parseContentType } from "./content.js";
 import { grpcFrame, H2Attempt } from "./h2.js";
@@ -149,7 +150,9 @@ const http1Handler = {
 
 function send(call: ClientCall, spec: HttpClientSpec, t: HttpTransport, out: OutgoingRequest): void {
   if (spec.h2) {
-    new H2Attempt(call, spec, t as H2Transport, out);
+    const h2 = t as H2Transport;
+    if (h2.builtin) new BuiltinH2Attempt(call, spec, h2, out);
+    else new H2Attempt(call, spec, h2, out);
     return;
   }
   const left = call.remainingMs();

@@ -42,7 +42,7 @@ export function grpcFrame(call: ClientCall, spec: HttpClientSpec, msg: unknown, 
 }
 
 /** brpc's `H2ErrorToStatusCode`: the HTTP status a client reports for a RST_STREAM code. */
-function h2ErrorToStatus(code: number): number {
+export function h2ErrorToStatus(code: number): number {
   switch (code) {
     case h2c.NGHTTP2_NO_ERROR:
       return 200;

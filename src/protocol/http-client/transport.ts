@@ -1,7 +1,8 @@
 /**
  * Per-channel transports of the HTTP client protocols: a node:http keep-alive Agent
  * (http: "pooled", one outstanding request per connection, or "short") and one
- * node:http2 session (h2, h2:grpc), reconnected after a failure. They stand in for the
+ * HTTP/2 session (h2, h2:grpc) — the builtin engine's H2ClientConn or a node:http2
+ * session (ChannelOptions.h2Engine) — reconnected after a failure. They stand in for the
  * channel's ConnectionSource, so `Channel.close()` closes them.
  */
 import { Agent, type AgentOptions, type ClientRequestArgs } from "node:http";
@@ -18,10 +19,18 @@ import type { Connection } from "../../transport/connection.js";
 import { describeEndpoint } from "../../transport/connection.js";
 import { type Endpoint, formatEndpoint } from "../../transport/endpoint.js";
 import { type ClientTlsOptions, tlsConnectOptions } from "../../transport/tls.js";
+import { H2ClientConn } from "../h2/client-session.js";
 
 /** brpc's default h2 client windows (`-h2_client_stream_window_size`, `..._connection_window_size`). */
 const H2_STREAM_WINDOW = 256 * 1024;
 const H2_CONNECTION_WINDOW = 1024 * 1024;
+
+/**
+ * The HTTP/2 engine of h2 channels unless ChannelOptions.h2Engine says otherwise:
+ * "builtin", or "node" when the environment variable BRPC_TS_H2_ENGINE is "node".
+ */
+export const DEFAULT_H2_ENGINE: "builtin" | "node" =
+  process.env.BRPC_TS_H2_ENGINE === "node" ? "node" : "builtin";
 
 /** What a transport needs from the channel. */
 export interface TransportOptions {
@@ -31,6 +40,8 @@ export interface TransportOptions {
   auth: Authenticator | undefined;
   /** Connect with TLS (ALPN "http/1.1" or "h2" unless the options choose). */
   tls?: ClientTlsOptions | undefined;
+  /** HTTP/2 implementation of h2 channels (see ChannelOptions.h2Engine). */
+  h2Engine?: "builtin" | "node" | undefined;
 }
 
 /** A TLS socket to `ep` offering `alpn`. */
@@ -144,13 +155,73 @@ export class H2Conn {
 /** h2 / h2:grpc: one session per channel, created on first use and after a failure. */
 export class H2Transport extends HttpTransport {
   #conn: H2Conn | undefined = undefined;
+  #builtin: H2ClientConn | undefined = undefined;
   readonly #keepAliveMs: number;
   readonly #tls: ClientTlsOptions | undefined;
+  /** Calls run on the builtin HTTP/2 engine (else node:http2). */
+  readonly builtin: boolean;
 
   constructor(o: TransportOptions) {
     super(o);
     this.#keepAliveMs = o.keepAliveMs;
     this.#tls = o.tls;
+    this.builtin = (o.h2Engine ?? DEFAULT_H2_ENGINE) === "builtin";
+  }
+
+  /** Builtin engine: the connection to open a stream on, connecting (within `connectTimeoutMs`) if needed. */
+  builtinConn(connectTimeoutMs: number): H2ClientConn {
+    const c = this.#builtin;
+    if (c?.usable) return c;
+    const next = this.#connectBuiltin(connectTimeoutMs);
+    this.#builtin = next;
+    return next;
+  }
+
+  #connectBuiltin(connectTimeoutMs: number): H2ClientConn {
+    const ep = this.endpoint;
+    const tls = this.#tls;
+    const socket =
+      tls !== undefined
+        ? connectTls(tls, ep, "h2")
+        : ep.kind === "unix"
+          ? netConnect({ path: ep.path })
+          : netConnect({ host: ep.host, port: ep.port, noDelay: true });
+    if (tls !== undefined) socket.setNoDelay(true);
+    if (this.#keepAliveMs > 0) socket.setKeepAlive(true, this.#keepAliveMs);
+    const addr = this.address;
+    const conn = new H2ClientConn(socket, {
+      address: addr,
+      scheme: tls !== undefined ? "https" : "http",
+      authority: ep.kind === "unix" ? "localhost" : addr,
+      streamWindow: H2_STREAM_WINDOW,
+      connectionWindow: H2_CONNECTION_WINDOW,
+      onUnusable: (c) => {
+        if (this.#builtin === c) this.#builtin = undefined;
+      },
+    });
+    const timer = timers.after(
+      Math.max(0, connectTimeoutMs),
+      () => {
+        if (!conn.connected) conn.fail(ErrorCode.ETIMEDOUT, `Fail to connect ${addr}: Connection timed out`);
+      },
+      undefined,
+    );
+    socket.once(tls !== undefined ? "secureConnect" : "connect", () => {
+      timers.cancel(timer);
+      const alpn = tls !== undefined ? (socket as import("node:tls").TLSSocket).alpnProtocol : false;
+      if (alpn !== false && alpn !== "h2" && alpn !== null && alpn !== undefined) {
+        conn.fail(ErrorCode.EFAILEDSOCKET, `Fail to connect ${addr}: the server did not select h2 (ALPN)`);
+        return;
+      }
+      const path = ep.kind === "unix" ? ep.path : undefined;
+      conn.markConnected(
+        describeEndpoint(socket.remoteAddress, socket.remotePort, path),
+        describeEndpoint(socket.localAddress, socket.localPort, path),
+      );
+    });
+    socket.once("close", () => timers.cancel(timer));
+    if (this.closed) conn.close();
+    return conn;
   }
 
   /** The session to open a stream on, connecting (within `connectTimeoutMs`) if needed. */
@@ -227,6 +298,9 @@ export class H2Transport extends HttpTransport {
 
   close(): void {
     this.closed = true;
+    const b = this.#builtin;
+    this.#builtin = undefined;
+    b?.close();
     const c = this.#conn;
     this.#conn = undefined;
     if (c !== undefined) {
