@@ -26,6 +26,7 @@ import type { ServerContext } from "../../server/context.js";
 import type { Server } from "../../server/server.js";
 import { MethodEntry, ServiceEntry } from "../../server/service-registry.js";
 import type { Connection } from "../../transport/connection.js";
+import { type H2Request, H2Response } from "../h2/compat.js";
 import { jsonToMessage, messageToJson } from "../http/json.js";
 import {
   ACCEPT_ENCODING,
@@ -175,22 +176,30 @@ class GrpcServerCall {
   forcedStatus: number | undefined;
   timer: TimerHandle | undefined;
   drainWaiter: (() => void) | undefined;
+  /** Served by the builtin h2 engine (which counts the connection's bytes itself). */
+  readonly builtinH2: boolean;
 
   constructor(server: Server, conn: Connection, req: Http2ServerRequest, res: Http2ServerResponse) {
     this.server = server;
     this.conn = conn;
     this.req = req;
     this.res = res;
+    this.builtinH2 = (res as unknown) instanceof H2Response;
     this.decoder = new MessageDecoder(server.options.maxBodySize);
   }
 
   start(): void {
     const { req, res, server } = this;
     const h = req.headers;
-    res.sendDate = false;
-    (res as unknown as Tagged)[kCall] = this;
-    res.on("close", onResClose);
-    res.on("drain", onResDrain);
+    if (this.builtinH2) {
+      // The builtin engine calls onClosed / onDrain directly (no listeners).
+      (res as unknown as H2Response).sink = this;
+    } else {
+      res.sendDate = false;
+      (res as unknown as Tagged)[kCall] = this;
+      res.on("close", onResClose);
+      res.on("drain", onResDrain);
+    }
 
     const subtype = subtypeOf(headerValue(h, "content-type"));
     if (subtype === undefined) {
@@ -350,6 +359,10 @@ class GrpcServerCall {
   listen(): void {
     const { req } = this;
     this.listening = true;
+    if (this.builtinH2) {
+      (req as unknown as H2Request).readInto(this);
+      return;
+    }
     (req as unknown as Tagged)[kCall] = this;
     req.on("data", onReqData);
     req.on("end", onReqEnd);
@@ -358,7 +371,7 @@ class GrpcServerCall {
 
   onData(chunk: Buffer): void {
     if (this.discarding) return;
-    this.conn.bytesIn += chunk.length;
+    if (!this.builtinH2) this.conn.bytesIn += chunk.length;
     try {
       this.decoder.push(chunk, (m) => this.onMessage(m));
     } catch (err) {
@@ -718,7 +731,7 @@ class GrpcServerCall {
     }
     this.messagesSent++;
     this.conn.messagesOut++;
-    this.conn.bytesOut += framed.length;
+    if (!this.builtinH2) this.conn.bytesOut += framed.length;
     return ok;
   }
 
@@ -813,6 +826,11 @@ class GrpcServerCall {
     // The usual case: the client has half-closed already.
     if (this.inputEnded) return;
     const stream = this.res.stream;
+    if (this.builtinH2) {
+      // The builtin engine sends the RST_STREAM behind the trailers (also when they wait for flow control).
+      if (!stream.destroyed && !stream.readableEnded) stream.close(h2constants.NGHTTP2_NO_ERROR);
+      return;
+    }
     const reset = (): void => {
       if (!stream.destroyed && !stream.readableEnded && !this.inputEnded)
         stream.close(h2constants.NGHTTP2_NO_ERROR);

@@ -3,6 +3,10 @@
  * connections detected as HTTP/1.x or h2 on the server's port are handed to them
  * (`emit('connection', socket)`), so Node's own parsers, flow control and limits do the
  * protocol work. Each request is tied back to its brpc-ts {@link Connection}.
+ *
+ * h2 connections go to the builtin engine ({@link H2ServerConn}) unless
+ * `ServerOptions.http.h2Engine` is "node"; its request / response objects stand in for
+ * node's compat API ones in the HTTP and gRPC server code.
  */
 import {
   createServer as createHttp1,
@@ -22,6 +26,8 @@ import { log } from "../../log.js";
 import type { Server } from "../../server/server.js";
 import type { Connection } from "../../transport/connection.js";
 import { handleGrpc } from "../grpc/server.js";
+import type { H2Request, H2Response } from "../h2/compat.js";
+import { H2ServerConn, type H2ServerConnOptions } from "../h2/server-conn.js";
 import { isGrpcContentType } from "./content-type.js";
 import { httpOptionsOf, onHttpOptionsChange, type ResolvedHttpOptions } from "./options.js";
 import { serveHttp } from "./server-side.js";
@@ -75,6 +81,12 @@ export class HttpFrontend {
     this.server = server;
     const o = httpOptionsOf(server);
     this.options = o;
+    this.#h2Options = {
+      maxConcurrentStreams: o.h2MaxConcurrentStreams,
+      initialWindowSize: o.h2StreamWindowSize,
+      connectionWindowSize: o.h2ConnectionWindowSize,
+      maxHeaderListSize: o.maxHeaderSize,
+    };
     const idleMs = server.options.idleTimeoutSec > 0 ? server.options.idleTimeoutSec * 1000 : 0;
     this.#http1 = createHttp1(
       {
@@ -185,6 +197,10 @@ export class HttpFrontend {
 
   /** Serve `conn` (its socket paused, the bytes read so far pushed back) as h2 with prior knowledge. */
   acceptH2(conn: Connection): void {
+    if (this.options.h2Engine === "builtin") {
+      new H2ServerConn(conn, this.#h2Options, this.#onBuiltinRequest).start();
+      return;
+    }
     const socket = conn.socket as Socket & { alpnProtocol?: string | false | null };
     // The h2 preface on TLS without ALPN (brpc detects it so): node's h2 server insists on ALPN "h2".
     if (socket.alpnProtocol === false) socket.alpnProtocol = "h2";
@@ -196,6 +212,19 @@ export class HttpFrontend {
       this.#handingOver = undefined;
     }
   }
+
+  readonly #h2Options: H2ServerConnOptions;
+
+  /** A request of the builtin engine (its objects stand in for node's compat API ones). */
+  readonly #onBuiltinRequest = (conn: Connection, req: H2Request, res: H2Response): void => {
+    const r = req as unknown as Http2ServerRequest;
+    const s = res as unknown as Http2ServerResponse;
+    if (isGrpcContentType(req.headers["content-type"])) {
+      handleGrpc(this.server, conn, r, s);
+      return;
+    }
+    serveHttp(this.server, conn, r, s);
+  };
 
   #onSession(session: ServerHttp2Session): void {
     const conn = this.#handingOver;

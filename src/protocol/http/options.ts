@@ -23,6 +23,12 @@ export interface HttpServerOptions {
   h2StreamWindowSize?: number;
   /** h2: connection flow-control window. Default 1 MiB (brpc's). */
   h2ConnectionWindowSize?: number;
+  /**
+   * The h2 implementation serving h2c (prior knowledge) and TLS+ALPN h2 connections:
+   * "builtin" (brpc-ts's own HTTP/2 engine, src/protocol/h2, several times faster for
+   * gRPC) or "node" (node:http2 / nghttp2). Default "builtin".
+   */
+  h2Engine?: "builtin" | "node";
 }
 
 /** Options with defaults applied. */
@@ -35,6 +41,8 @@ const DEFAULTS: ResolvedHttpOptions = {
   h2MaxConcurrentStreams: 0,
   h2StreamWindowSize: 256 * 1024,
   h2ConnectionWindowSize: 1024 * 1024,
+  // BRPC_TS_H2_ENGINE=node switches the default (to run a test suite against both engines).
+  h2Engine: process.env.BRPC_TS_H2_ENGINE === "node" ? "node" : "builtin",
 };
 
 const perServer = new WeakMap<Server, ResolvedHttpOptions>();
@@ -46,7 +54,16 @@ const listeners = new WeakMap<Server, () => void>();
  */
 export function setHttpServerOptions(server: Server, options: HttpServerOptions): void {
   const o: ResolvedHttpOptions = { ...DEFAULTS };
-  for (const [k, v] of Object.entries(options) as [keyof HttpServerOptions, number | undefined][]) {
+  const { h2Engine, ...numeric } = options;
+  if (h2Engine !== undefined) {
+    if (h2Engine !== "builtin" && h2Engine !== "node")
+      throw new RangeError(`http option h2Engine must be "builtin" or "node", got ${String(h2Engine)}`);
+    o.h2Engine = h2Engine;
+  }
+  for (const [k, v] of Object.entries(numeric) as [
+    Exclude<keyof HttpServerOptions, "h2Engine">,
+    number | undefined,
+  ][]) {
     if (v === undefined) continue;
     if (!Number.isFinite(v) || v < 0)
       throw new RangeError(`http option ${k} must be a number >= 0, got ${v}`);
