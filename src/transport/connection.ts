@@ -411,8 +411,15 @@ export class Connection {
   }
 
   /** Close gracefully: send what is pending, then close. */
+  /**
+   * Called by {@link close} before the socket ends, for a protocol that owns the
+   * connection to say goodbye (e.g. h2's GOAWAY). Must not throw.
+   */
+  beforeClose: (() => void) | undefined = undefined;
+
   close(): void {
     if (this.failed) return;
+    this.beforeClose?.();
     this.flush();
     this.socket.end();
     this.fail(ErrorCode.EUNUSED, `Connection to ${this.remoteSide} closed locally`);

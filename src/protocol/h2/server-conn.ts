@@ -165,13 +165,11 @@ export class H2ServerConn implements H2Handler {
     socket.on("drain", () => this.#onSocketDrain());
     conn.watchFailure(() => this.#onConnectionGone());
     // GOAWAY before the connection closes (server stop, idle reaping).
-    const close = conn.close;
-    conn.close = () => {
-      if (!conn.failed && !this.session.destroyed) {
+    conn.beforeClose = () => {
+      if (!this.session.destroyed) {
         this.session.goaway(H2ErrorCode.NO_ERROR);
         this.session.flush();
       }
-      close.call(conn);
     };
     watchWrites(conn, conn.options.writeStallTimeoutMs ?? DEFAULT_WRITE_STALL_TIMEOUT_MS);
     this.session.start();
