@@ -81,8 +81,10 @@ class TimerList {
       after.timerNext = e;
     }
     e.timerList = this;
-    this.size++;
     if (e.deadline < this.armedAt) this.arm(e.deadline);
+    // An armed timer left by the last entry fires no later than `e` needs: keep it.
+    else if (this.size === 0) this.timer?.ref();
+    this.size++;
   }
 
   unlink(e: TimerEntry): void {
@@ -92,19 +94,15 @@ class TimerList {
     else this.tail = e.timerPrev;
     e.timerPrev = e.timerNext = e.timerList = undefined;
     this.size--;
-    if (this.size === 0) this.disarm();
+    // Keep the Node timer (one call after another would arm and clear one each) but let
+    // the process exit; it fires once, finds nothing due, and goes.
+    if (this.size === 0) this.timer?.unref();
   }
 
   arm(deadline: number): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.armedAt = deadline;
     this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(deadline - now())));
-  }
-
-  disarm(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.armedAt = Number.POSITIVE_INFINITY;
   }
 
   fire(): void {
