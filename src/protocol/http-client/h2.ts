@@ -10,21 +10,13 @@ import { gzipSync } from "node:zlib";
 import type { CallAttempt, ClientCall } from "../../client/call.js";
 import { ErrorCode, errnoFromNodeError } from "../../errors/errno.js";
 import { RpcError } from "../../errors/rpc-error.js";
-import { CompressType } from "../compress.js";
-import {
-  decodeGrpcMessage,
-  errorCodeOfGrpcStatus,
-  type GrpcMessage,
-  MessageDecoder,
-} from "../grpc/framing.js";
+import { type GrpcMessage, MessageDecoder } from "../grpc/framing.js";
 import type { HttpClientSpec, OutgoingRequest } from "./channel-protocol.js";
-import { type BodyFormat, decodeMessage, encodeMessage, parseContentType } from "./content.js";
-import { grpcDecompress, grpcStatusName, parseGrpcStatus } from "./grpc.js";
-import { finishHttpCall, headersRecord, httpErrorText, userFieldsOf } from "./response.js";
+import { type BodyFormat, encodeMessage, parseContentType } from "./content.js";
+import { decodeGrpcResponseMessage, finishGrpcResponse } from "./grpc-response.js";
+import { finishHttpCall, headersRecord } from "./response.js";
 import { requestIterator, type StreamExchange } from "./streaming.js";
 import type { H2Conn, H2Transport } from "./transport.js";
-
-const EMPTY = Buffer.alloc(0);
 
 /** Frame one gRPC message (1-byte compressed flag, uint32 BE length), gzipped when asked. */
 export function grpcFrame(call: ClientCall, spec: HttpClientSpec, msg: unknown, gzip: boolean): Buffer {
@@ -334,14 +326,8 @@ export class H2Attempt implements CallAttempt {
   }
 
   #decode(m: GrpcMessage): unknown {
-    let data = m.data;
-    if (m.compressed) {
-      this.#compressedSeen = true;
-      data = grpcDecompress(this.#respEncoding, data, this.#maxBody);
-    }
-    const t = this.call.method.output;
-    if (t.codec === undefined) return Buffer.from(data);
-    return decodeMessage(t, data, this.#respFormat, this.#maxBody);
+    if (m.compressed) this.#compressedSeen = true;
+    return decodeGrpcResponseMessage(this.call, m, this.#respEncoding, this.#respFormat, this.#maxBody);
   }
 
   /** @internal the response ended. */
@@ -368,64 +354,19 @@ export class H2Attempt implements CallAttempt {
   }
 
   #finishGrpc(): void {
-    const call = this.call;
-    const h = this.#headers;
-    const cntl = call.cntl;
-    if (cntl !== undefined) {
-      cntl.httpStatusCode = this.#status;
-      cntl.httpResponseHeaders = h;
-    }
-    const gs = h["grpc-status"];
-    if (gs === undefined) {
-      if (this.#status < 200 || this.#status >= 300) {
-        const body = Buffer.concat(this.#chunks);
-        const text = httpErrorText("2.0", this.#status, STATUS_CODES[this.#status] ?? "Unknown", body);
-        call.fail(
-          ErrorCode.EHTTP,
-          text,
-          this.#ex === undefined && call.channel.retryable(ErrorCode.EHTTP),
-          true,
-        );
-        return;
-      }
-      call.fail(ErrorCode.EINTERNAL, "Missing grpc-status in the gRPC response", false, true);
-      return;
-    }
-    const status = parseGrpcStatus(gs);
-    if (status !== 0) {
-      const code = errorCodeOfGrpcStatus(status);
-      const msg = h["grpc-message"];
-      const text = msg !== undefined ? decodeGrpcMessage(msg) : grpcStatusName(status);
-      call.fail(code, text, this.#ex === undefined && call.channel.retryable(code), true);
-      return;
-    }
-    const userFields = userFieldsOf(h);
-    if ((this.#reader?.bufferedBytes ?? 0) > 0) {
-      call.fail(ErrorCode.ERESPONSE, "Invalid gRPC response: truncated message", false, true);
-      return;
-    }
-    if (this.#ex?.output !== undefined) {
-      call.complete(undefined, EMPTY, userFields, this.#compressedSeen ? CompressType.GZIP : 0);
-      return;
-    }
-    const n = this.#messages.length;
-    if (n !== 1) {
-      call.fail(
-        ErrorCode.ERESPONSE,
-        `Invalid gRPC response: ${n} messages for a unary response`,
-        false,
-        true,
-      );
-      return;
-    }
-    let res: unknown;
-    try {
-      res = this.#decode(this.#messages[0] as GrpcMessage);
-    } catch (err) {
-      call.fail(ErrorCode.ERESPONSE, (err as Error).message, false, true);
-      return;
-    }
-    call.complete(res, EMPTY, userFields, this.#compressedSeen ? CompressType.GZIP : 0);
+    finishGrpcResponse(this.call, {
+      status: this.#status,
+      headers: this.#headers,
+      chunks: this.#chunks,
+      streaming: this.#ex?.output !== undefined,
+      retryable: this.#ex === undefined,
+      truncated: (this.#reader?.bufferedBytes ?? 0) > 0,
+      messages: this.#messages,
+      compressed: this.#compressedSeen,
+      encoding: this.#respEncoding,
+      format: this.#respFormat,
+      maxBody: this.#maxBody,
+    });
   }
 
   /** @internal the stream failed. */
