@@ -214,7 +214,8 @@ function processRequest(
   // go away, and its failure aborts the signal already).
   if (h2) {
     res.on("close", () => {
-      if (!res.writableFinished) ctx.abort(new RpcError(ErrorCode.ECANCELED, "the client closed the request"));
+      if (!res.writableFinished)
+        ctx.abort(new RpcError(ErrorCode.ECANCELED, "the client closed the request"));
     });
   }
 
