@@ -35,8 +35,11 @@ export function lpm(payload: Uint8Array, compressed = false): Buffer {
 }
 
 /** Open an h2 session to 127.0.0.1:port. */
-export async function h2connect(port: number): Promise<ClientHttp2Session> {
-  const s = http2.connect(`http://127.0.0.1:${port}`);
+export async function h2connect(
+  port: number,
+  options?: http2.ClientSessionOptions,
+): Promise<ClientHttp2Session> {
+  const s = http2.connect(`http://127.0.0.1:${port}`, options);
   s.on("error", () => {});
   await new Promise<void>((resolve, reject) => {
     s.once("connect", () => resolve());
