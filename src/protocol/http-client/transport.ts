@@ -177,7 +177,8 @@ export class H2Transport extends HttpTransport {
     return next;
   }
 
-  #connectBuiltin(connectTimeoutMs: number): H2ClientConn {
+  /** A new socket to the endpoint (TLS with ALPN "h2" when configured), no delay, keepalive. */
+  #socket(): Socket {
     const ep = this.endpoint;
     const tls = this.#tls;
     const socket =
@@ -188,6 +189,13 @@ export class H2Transport extends HttpTransport {
           : netConnect({ host: ep.host, port: ep.port, noDelay: true });
     if (tls !== undefined) socket.setNoDelay(true);
     if (this.#keepAliveMs > 0) socket.setKeepAlive(true, this.#keepAliveMs);
+    return socket;
+  }
+
+  #connectBuiltin(connectTimeoutMs: number): H2ClientConn {
+    const ep = this.endpoint;
+    const tls = this.#tls;
+    const socket = this.#socket();
     const addr = this.address;
     const conn = new H2ClientConn(socket, {
       address: addr,
@@ -236,14 +244,7 @@ export class H2Transport extends HttpTransport {
   #connect(connectTimeoutMs: number): H2Conn {
     const ep = this.endpoint;
     const tls = this.#tls;
-    const socket =
-      tls !== undefined
-        ? connectTls(tls, ep, "h2")
-        : ep.kind === "unix"
-          ? netConnect({ path: ep.path })
-          : netConnect({ host: ep.host, port: ep.port, noDelay: true });
-    if (tls !== undefined) socket.setNoDelay(true);
-    if (this.#keepAliveMs > 0) socket.setKeepAlive(true, this.#keepAliveMs);
+    const socket = this.#socket();
     const scheme = tls !== undefined ? "https" : "http";
     const authority = ep.kind === "unix" ? `${scheme}://localhost` : `${scheme}://${this.address}`;
     const session = h2connect(authority, {
