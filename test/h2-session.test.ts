@@ -10,8 +10,9 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
+import type { H2Error } from "../src/protocol/h2/frame.js";
 import { Flag, FrameType, H2ErrorCode, SettingId } from "../src/protocol/h2/frame.js";
-import type { H2Session } from "../src/protocol/h2/session.js";
+import type { H2Handler, H2Session } from "../src/protocol/h2/session.js";
 import {
   attach,
   Bytes,
@@ -809,5 +810,93 @@ describe("flow control and shutdown details (crafted peer)", () => {
       "done",
     );
     assert.equal(app.requests.length, 1);
+  });
+});
+
+/** Records every handler event of a server-role session, in order; answers nothing. */
+class EventLog implements H2Handler {
+  readonly events: string[] = [];
+  session: H2Session | undefined;
+  respondOnEnd = false;
+  onHeaders(id: number, _h: string[], end: boolean): void {
+    this.events.push(`headers ${id}${end ? " end" : ""}`);
+  }
+  onData(id: number, data: Buffer, end: boolean): void {
+    this.events.push(`data ${id} ${data.length}${end ? " end" : ""}`);
+    if (end && this.respondOnEnd) this.session?.respond(id, [":status", "200"], true);
+  }
+  onReset(id: number, code: number): void {
+    this.events.push(`reset ${id} ${code}`);
+  }
+  onGoaway(): void {
+    this.events.push("goaway");
+  }
+  onError(err: H2Error): void {
+    this.events.push(`error ${err.code}`);
+  }
+  onStreamClose(id: number): void {
+    this.events.push(`close ${id}`);
+  }
+}
+
+describe("event order: onStreamClose follows a stream's last event", () => {
+  it("a response sent from the final onData closes the stream after that onData", () => {
+    const log = new EventLog();
+    log.respondOnEnd = true;
+    const { session } = captured("server", log);
+    log.session = session;
+    session.receive(
+      start().headers(1, REQ, false).frame(FrameType.DATA, Flag.END_STREAM, 1, Buffer.from("abc")).take(),
+    );
+    assert.deepEqual(log.events, ["headers 1", "data 1 3 end", "close 1"]);
+  });
+  it("a stream already half-closed by us: the peer's END_STREAM is delivered, then the close", () => {
+    const log = new EventLog();
+    const { session } = captured("server", log);
+    log.session = session;
+    session.receive(start().headers(1, REQ, false).take());
+    session.respond(1, [":status", "200"], true);
+    assert.deepEqual(log.events, ["headers 1"]);
+    session.receive(new Bytes().headers(1, ["grpc-status", "0"], true).take());
+    assert.deepEqual(log.events, ["headers 1", "headers 1 end", "close 1"]);
+  });
+  it("RST_STREAM from the peer: onReset, then onStreamClose", () => {
+    const log = new EventLog();
+    const { session } = captured("server", log);
+    session.receive(
+      start()
+        .headers(1, REQ, false)
+        .frame(FrameType.RST_STREAM, 0, 1, Buffer.from([0, 0, 0, 8]))
+        .take(),
+    );
+    assert.deepEqual(log.events, ["headers 1", "reset 1 8", "close 1"]);
+  });
+  it("a connection error: onError, then every open stream is reset and closed", () => {
+    const log = new EventLog();
+    const { session, frames } = captured("server", log);
+    session.receive(
+      start()
+        .headers(1, REQ, false)
+        .headers(3, REQ, false)
+        .frame(FrameType.PING, 0, 0, Buffer.alloc(3))
+        .take(),
+    );
+    assert.equal(goawayOf(frames())?.code, H2ErrorCode.FRAME_SIZE_ERROR);
+    assert.deepEqual(log.events, [
+      "headers 1",
+      "headers 3",
+      `error ${H2ErrorCode.FRAME_SIZE_ERROR}`,
+      `reset 1 ${H2ErrorCode.FRAME_SIZE_ERROR}`,
+      "close 1",
+      `reset 3 ${H2ErrorCode.FRAME_SIZE_ERROR}`,
+      "close 3",
+    ]);
+  });
+  it("close(): every open stream gets onReset(CANCEL), then onStreamClose", () => {
+    const log = new EventLog();
+    const { session } = captured("server", log);
+    session.receive(start().headers(1, REQ, false).take());
+    session.close();
+    assert.deepEqual(log.events, ["headers 1", `reset 1 ${H2ErrorCode.CANCEL}`, "close 1"]);
   });
 });

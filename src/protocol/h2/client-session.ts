@@ -70,12 +70,6 @@ export class H2ClientConn implements H2Handler {
   /** Last stream id of a received GOAWAY (streams above were refused). */
   #goawayLast = H2Default.MAX_STREAM_ID;
   #refed = false;
-  /**
-   * The session reports `onStreamClose` before the last event of the stream (the final
-   * onData/onHeaders with END_STREAM, onReset): that stream's user stays reachable here.
-   */
-  #closedId = 0;
-  #closedUser: H2ClientStreamUser | undefined = undefined;
   readonly #onUnusable: (conn: H2ClientConn) => void;
   readonly #write = (bufs: Buffer[]): void => {
     const s = this.socket;
@@ -204,14 +198,8 @@ export class H2ClientConn implements H2Handler {
 
   // ---- H2Handler ---------------------------------------------------------------------
 
-  /** The user of stream `id`, including one whose close was just reported. */
   #user(id: number): H2ClientStreamUser | undefined {
-    const u = this.#users.get(id);
-    if (u !== undefined || id !== this.#closedId) return u;
-    const c = this.#closedUser;
-    this.#closedId = 0;
-    this.#closedUser = undefined;
-    return c;
+    return this.#users.get(id);
   }
 
   onHeaders(id: number, headers: string[], endStream: boolean): void {
@@ -269,8 +257,6 @@ export class H2ClientConn implements H2Handler {
     const u = this.#users.get(id);
     if (u === undefined) return;
     this.#users.delete(id);
-    this.#closedId = id;
-    this.#closedUser = u;
     u.onClosed();
     if (this.#waitHead < this.#waiting.length) this.#startWaiting();
     this.#unrefIfIdle();

@@ -82,10 +82,15 @@ export interface H2Handler {
   onGoaway(lastStreamId: number, code: number, debug: Buffer): void;
   /**
    * A connection error: a GOAWAY with `err.code` has been queued, the session is dead
-   * (further input is ignored). The owner should flush and close the transport.
+   * (further input is ignored). The owner should flush and close the transport. Then every
+   * open stream gets `onReset(id, err.code)` and `onStreamClose(id)`.
    */
   onError(err: H2Error): void;
-  /** The stream is fully closed and forgotten (optional). */
+  /**
+   * The stream is fully closed and forgotten (optional). Always after the stream's last
+   * event (the final onData/onHeaders with END_STREAM, onReset, onDrain), also when a
+   * connection error or `close()` resets it.
+   */
   onStreamClose?(streamId: number): void;
   /** A PING we sent was acknowledged, `rttMs` after sending (optional). */
   onPingAck?(rttMs: number): void;
@@ -460,7 +465,7 @@ export class H2Session {
     if (s === undefined || s.state === St.HALF_CLOSED_LOCAL || this.#dead) return false;
     s.sentHeaders = true;
     this.#writeHeaderBlock(id, headers, endStream);
-    if (endStream) this.#localEnd(s);
+    if (endStream && this.#localEnd(s)) this.#closed(id);
     this.#scheduleFlush();
     return true;
   }
@@ -488,8 +493,8 @@ export class H2Session {
         s.queued = data.length - sent;
         s.endAfterQueue = endStream;
         this.#block(s);
-      } else if (endStream) {
-        this.#localEnd(s);
+      } else if (endStream && this.#localEnd(s)) {
+        this.#closed(id);
       }
     }
     this.#scheduleFlush();
@@ -506,7 +511,7 @@ export class H2Session {
       s.trailers = headers;
     } else {
       this.#writeHeaderBlock(id, headers, true);
-      this.#localEnd(s);
+      if (this.#localEnd(s)) this.#closed(id);
     }
     this.#scheduleFlush();
     return true;
@@ -518,7 +523,7 @@ export class H2Session {
     if (s === undefined || this.#dead) return;
     writeRstStream(this.#w, id, code);
     this.#rememberReset(id);
-    this.#closeStream(s);
+    if (this.#closeStream(s)) this.#closed(id);
     this.#scheduleFlush();
   }
 
@@ -584,18 +589,27 @@ export class H2Session {
 
   // ---- streams ---------------------------------------------------------------------
 
-  #localEnd(s: Stream): void {
-    if (s.state === St.HALF_CLOSED_REMOTE) this.#closeStream(s);
-    else s.state = St.HALF_CLOSED_LOCAL;
+  // #localEnd, #remoteEnd and #closeStream return true when the stream closed now; the
+  // caller reports it with #closed() after the stream's last event.
+
+  #localEnd(s: Stream): boolean {
+    if (s.state === St.HALF_CLOSED_REMOTE) return this.#closeStream(s);
+    s.state = St.HALF_CLOSED_LOCAL;
+    return false;
   }
 
-  #remoteEnd(s: Stream): void {
-    if (s.state === St.HALF_CLOSED_LOCAL) this.#closeStream(s);
-    else s.state = St.HALF_CLOSED_REMOTE;
+  #remoteEnd(s: Stream): boolean {
+    if (s.state === St.HALF_CLOSED_LOCAL) return this.#closeStream(s);
+    s.state = St.HALF_CLOSED_REMOTE;
+    return false;
   }
 
-  #closeStream(s: Stream): void {
-    if (!this.#streams.delete(s.id)) return;
+  #closed(id: number): void {
+    this.#h.onStreamClose?.(id);
+  }
+
+  #closeStream(s: Stream): boolean {
+    if (!this.#streams.delete(s.id)) return false;
     if ((s.id & 1) === (this.isServer ? 0 : 1)) this.#localActive--;
     else this.#peerActive--;
     if (s.outstanding > 0) {
@@ -610,7 +624,7 @@ export class H2Session {
       const i = this.#blocked.indexOf(s);
       if (i >= 0) this.#blocked.splice(i, 1);
     }
-    this.#h.onStreamClose?.(s.id);
+    return true;
   }
 
   /** Streams with id > `above` get onReset(code) and are closed. */
@@ -618,8 +632,9 @@ export class H2Session {
     for (const s of [...this.#streams.values()]) {
       if (s.id <= above) continue;
       if (onlyLocal && (s.id & 1) !== (this.isServer ? 0 : 1)) continue;
-      this.#closeStream(s);
+      if (!this.#closeStream(s)) continue;
       this.#h.onReset(s.id, code);
+      this.#closed(s.id);
     }
   }
 
@@ -671,16 +686,18 @@ export class H2Session {
       s.queueOff = 0;
     }
     s.queue = null;
+    let closed = false;
     if (s.trailers !== null) {
       const t = s.trailers;
       s.trailers = null;
       this.#writeHeaderBlock(s.id, t, true);
-      this.#localEnd(s);
+      closed = this.#localEnd(s);
     } else if (s.endAfterQueue) {
       // END_STREAM went on the last frame.
-      this.#localEnd(s);
+      closed = this.#localEnd(s);
     }
     this.#h.onDrain?.(s.id);
+    if (closed) this.#closed(s.id);
     return true;
   }
 
@@ -723,10 +740,12 @@ export class H2Session {
     writeGoaway(this.#w, this.#lastPeerStream, err.code, Buffer.from(err.message.slice(0, 256)));
     this.#goawaySent = true;
     this.#dead = true;
-    const streams = [...this.#streams.values()];
-    this.#streams.clear();
-    for (const s of streams) this.#h.onReset(s.id, err.code);
     this.#h.onError(err);
+    for (const s of [...this.#streams.values()]) {
+      if (!this.#closeStream(s)) continue;
+      this.#h.onReset(s.id, err.code);
+      this.#closed(s.id);
+    }
   }
 
   #parse(buf: Buffer): void {
@@ -885,10 +904,9 @@ export class H2Session {
     writeRstStream(this.#w, id, code);
     this.#rememberReset(id);
     const s = this.#streams.get(id);
-    if (s !== undefined) {
-      const known = s.headerBlocks > 0 || s.sentHeaders;
-      this.#closeStream(s);
-      if (known) this.#h.onReset(id, code);
+    if (s !== undefined && this.#closeStream(s)) {
+      if (s.headerBlocks > 0 || s.sentHeaders) this.#h.onReset(id, code);
+      this.#closed(id);
     }
   }
 
@@ -927,8 +945,9 @@ export class H2Session {
       throw new H2Error(H2ErrorCode.ENHANCE_YOUR_CALM, "empty DATA flood");
     }
     s.outstanding += dataLen;
-    if (endStream) this.#remoteEnd(s);
+    const closed = endStream && this.#remoteEnd(s);
     this.#h.onData(id, dataLen === 0 ? EMPTY : buf.subarray(pl.start, pl.end), endStream);
+    if (closed) this.#closed(id);
   }
 
   #onHeadersFrame(h: FrameHeader, buf: Buffer, p: number): void {
@@ -1036,8 +1055,9 @@ export class H2Session {
     }
     s.headerBlocks++;
     if (!this.isServer && !s.finalHeaders && !isInformational(headers)) s.finalHeaders = true;
-    if (endStream) this.#remoteEnd(s);
+    const closed = endStream && this.#remoteEnd(s);
     this.#h.onHeaders(id, headers, endStream);
+    if (closed) this.#closed(id);
   }
 
   #onRst(h: FrameHeader, buf: Buffer, p: number): void {
@@ -1046,9 +1066,9 @@ export class H2Session {
     if (this.#resets.hit(this.#maxResets))
       throw new H2Error(H2ErrorCode.ENHANCE_YOUR_CALM, "RST_STREAM flood");
     const s = this.#streams.get(id);
-    if (s === undefined) return;
-    this.#closeStream(s);
+    if (s === undefined || !this.#closeStream(s)) return;
     this.#h.onReset(id, readU32(buf, p));
+    this.#closed(id);
   }
 
   #onSettings(h: FrameHeader, buf: Buffer, p: number): void {
