@@ -149,9 +149,9 @@ describe("length-prefixed messages", () => {
           let i = 0;
           while (off < wire.length) {
             const n = cuts[i++ % cuts.length]!;
-            d.push(wire.subarray(off, off + n), (m) =>
-              got.push({ compressed: m.compressed, data: Buffer.from(m.data) }),
-            );
+            d.push(wire.subarray(off, off + n), {
+              onMessage: (m) => got.push({ compressed: m.compressed, data: Buffer.from(m.data) }),
+            });
             off += n;
           }
           assert.equal(d.bufferedBytes, 0);
@@ -167,15 +167,15 @@ describe("length-prefixed messages", () => {
   it("refuses an oversized message on its prefix (ELIMIT) and a bad flag (EINTERNAL)", () => {
     const d = new MessageDecoder(10);
     assert.throws(
-      () => d.push(Buffer.from([0, 0, 0, 0, 11]), () => {}),
+      () => d.pushTo(Buffer.from([0, 0, 0, 0, 11]), []),
       (e: unknown) => e instanceof RpcError && e.code === ErrorCode.ELIMIT && /11 vs\. 10/.test(e.text),
     );
     assert.throws(
-      () => new MessageDecoder(10).push(Buffer.from([7, 0, 0, 0, 1, 0]), () => {}),
+      () => new MessageDecoder(10).pushTo(Buffer.from([7, 0, 0, 0, 1, 0]), []),
       (e: unknown) => e instanceof RpcError && e.code === ErrorCode.EINTERNAL,
     );
     const partial = new MessageDecoder(10);
-    partial.push(Buffer.from([0, 0, 0, 0, 5, 1]), () => assert.fail("incomplete"));
+    partial.push(Buffer.from([0, 0, 0, 0, 5, 1]), { onMessage: () => assert.fail("incomplete") });
     assert.equal(partial.bufferedBytes, 1);
     assert.equal(partial.describePartial(), "1 of 5 bytes");
   });

@@ -21,7 +21,7 @@ export interface H2Result {
 /** Length-prefixed messages of a gRPC response body (flag and payload each). */
 export function splitMessages(data: Buffer): { compressed: boolean; data: Buffer }[] {
   const out: { compressed: boolean; data: Buffer }[] = [];
-  new MessageDecoder(1 << 30).push(data, (m) => out.push(m));
+  new MessageDecoder(1 << 30).pushTo(data, out);
   return out;
 }
 

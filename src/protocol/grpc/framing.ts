@@ -86,8 +86,6 @@ export function errorCodeOfGrpcStatus(status: number): number {
 
 // ---- grpc-timeout ----------------------------------------------------------------
 
-const TIMEOUT_RE = /^(\d+)([HMSmun])$/;
-
 /**
  * The `grpc-timeout` header value in microseconds, or undefined when absent or malformed
  * (digits, then exactly one unit of H M S m u n; brpc `ConvertGrpcTimeoutToUS`).
@@ -95,24 +93,32 @@ const TIMEOUT_RE = /^(\d+)([HMSmun])$/;
  */
 export function parseGrpcTimeout(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const m = TIMEOUT_RE.exec(value);
-  if (m === null) return undefined;
-  const n = Number(m[1]);
-  switch (m[2]) {
-    case "H":
+  const last = value.length - 1;
+  if (last < 1) return undefined;
+  let n = 0;
+  for (let i = 0; i < last; i++) {
+    const d = value.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+  }
+  switch (value.charCodeAt(last)) {
+    case 0x48 /* H */:
       return n * 3_600_000_000;
-    case "M":
+    case 0x4d /* M */:
       return n * 60_000_000;
-    case "S":
+    case 0x53 /* S */:
       return n * 1_000_000;
-    case "m":
+    case 0x6d /* m */:
       return n * 1000;
-    case "u":
+    case 0x75 /* u */:
       return n;
-    default: {
-      const us = Math.floor((n + 500) / 1000);
-      return us === 0 ? 1 : us;
-    }
+    case 0x6e /* n */:
+      {
+        const us = Math.floor((n + 500) / 1000);
+        return us === 0 ? 1 : us;
+      }
+    default:
+      return undefined;
   }
 }
 
@@ -342,12 +348,12 @@ export class MessageDecoder {
     return `${this.#buffered} of ${this.#need} bytes`;
   }
 
-  /** Feed one chunk; `onMessage` gets every message it completes, in order. */
-  push(chunk: Buffer, onMessage: (m: GrpcMessage) => void): void {
+  /** Feed one chunk; `sink.onMessage` gets every message it completes, in order. */
+  push(chunk: Buffer, sink: { onMessage(m: GrpcMessage): void }): void {
     if (chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
-    for (let m = this.#next(); m !== undefined; m = this.#next()) onMessage(m);
+    for (let m = this.#next(); m !== undefined; m = this.#next()) sink.onMessage(m);
   }
 
   /** Feed one chunk; every message it completes is appended to `out`, in order. */

@@ -45,7 +45,7 @@ import {
   parseGrpcTimeout,
 } from "./framing.js";
 import { Health, type HealthCheckRequest, HealthCheckResponse_ServingStatus } from "./gen/health_pb.js";
-import { addMetadata, type GrpcCallInfo, metadataOfHeaders } from "./metadata.js";
+import { addMetadata, type GrpcCallInfo, type MetadataValue, metadataOfHeaders } from "./metadata.js";
 
 const PROTOCOL = "h2:grpc";
 /** Full name of the builtin health service. */
@@ -130,6 +130,81 @@ function onReqEnd(this: Http2ServerRequest): void {
   callOf(this).onEnd();
 }
 
+/** `ctx.grpc` of a call: request metadata parsed, response metadata objects created on first use. */
+class CallInfo implements GrpcCallInfo {
+  readonly #call: GrpcServerCall;
+  #requestMetadata: Record<string, string | Buffer> | undefined = undefined;
+  #responseHeaders: Record<string, MetadataValue> | undefined = undefined;
+  #responseTrailers: Record<string, MetadataValue> | undefined = undefined;
+  status: number | undefined = undefined;
+  readonly requestEncoding: string;
+  readonly subtype: "proto" | "json";
+
+  constructor(call: GrpcServerCall, requestEncoding: string, subtype: "proto" | "json") {
+    this.#call = call;
+    this.requestEncoding = requestEncoding;
+    this.subtype = subtype;
+  }
+
+  get requestMetadata(): Record<string, string | Buffer> {
+    this.#requestMetadata ??= metadataOfHeaders(this.#call.req.headers);
+    return this.#requestMetadata;
+  }
+
+  get responseHeaders(): Record<string, MetadataValue> {
+    this.#responseHeaders ??= {};
+    return this.#responseHeaders;
+  }
+
+  get responseTrailers(): Record<string, MetadataValue> {
+    this.#responseTrailers ??= {};
+    return this.#responseTrailers;
+  }
+
+  /** Response header metadata, if any was set. */
+  get headersToSend(): Record<string, MetadataValue> | undefined {
+    return this.#responseHeaders;
+  }
+
+  /** Trailer metadata, if any was set. */
+  get trailersToSend(): Record<string, MetadataValue> | undefined {
+    return this.#responseTrailers;
+  }
+}
+
+/** Response HEADERS without metadata, by content-type and encoding (shared, never mutated). */
+const plainResponseHeaders = new Map<string, readonly string[]>();
+
+const GRPC_RESPONSE_HEADERS: readonly string[] = [
+  ":status",
+  "200",
+  "content-type",
+  "application/grpc",
+  "grpc-accept-encoding",
+  ACCEPT_ENCODING,
+];
+
+function responseHeaderList(contentType: string, encoding: GrpcEncoding): readonly string[] {
+  if (encoding === "identity" && contentType === "application/grpc") return GRPC_RESPONSE_HEADERS;
+  const key = `${contentType} ${encoding}`;
+  let list = plainResponseHeaders.get(key);
+  if (list === undefined) {
+    const l = [":status", "200", "content-type", contentType, "grpc-accept-encoding", ACCEPT_ENCODING];
+    if (encoding !== "identity") l.push("grpc-encoding", encoding);
+    list = l;
+    // Content-types come from a short list of gRPC subtypes: bounded.
+    if (plainResponseHeaders.size < 64) plainResponseHeaders.set(key, list);
+  }
+  return list;
+}
+
+const OK_TRAILERS: readonly string[] = ["grpc-status", "0"];
+
+/** `ServerContext.protocolData` of a gRPC call is the call: the unary callback needs no closure. */
+function onUnaryDone(ctx: ServerContext, res: unknown): void {
+  (ctx.protocolData as GrpcServerCall).onUnaryResult(res);
+}
+
 function onDeadlineTimer(call: GrpcServerCall): void {
   call.timer = undefined;
   call.onDeadline();
@@ -141,7 +216,7 @@ class GrpcServerCall {
   readonly req: Http2ServerRequest;
   readonly res: Http2ServerResponse;
   ctx!: ServerContext;
-  info!: GrpcCallInfo & { status: number | undefined };
+  info!: CallInfo;
   method: MethodEntry | undefined;
   kind: Kind = "unary";
   builtin = false;
@@ -160,6 +235,8 @@ class GrpcServerCall {
   /** The handler is done with the requests: read and drop the rest. */
   discarding = false;
   waiter: (() => void) | undefined;
+  /** runUnary waits for the end of the request (wake() runs it again). */
+  unaryWaiting = false;
 
   // Output.
   headersSent = false;
@@ -188,9 +265,14 @@ class GrpcServerCall {
     this.decoder = new MessageDecoder(server.options.maxBodySize);
   }
 
+  /** Request header `name` (lower case). */
+  header(name: string): string | undefined {
+    if (this.builtinH2) return (this.req as unknown as H2Request).header(name);
+    return headerValue(this.req.headers, name);
+  }
+
   start(): void {
-    const { req, res, server } = this;
-    const h = req.headers;
+    const { res, server } = this;
     if (this.builtinH2) {
       // The builtin engine calls onClosed / onDrain directly (no listeners).
       (res as unknown as H2Response).sink = this;
@@ -201,56 +283,46 @@ class GrpcServerCall {
       res.on("drain", onResDrain);
     }
 
-    const subtype = subtypeOf(headerValue(h, "content-type"));
-    if (subtype === undefined) {
+    const ct = this.header("content-type");
+    const subtype = subtypeOf(ct);
+    if (subtype === undefined || ct === undefined) {
       // Not a gRPC format we speak (e.g. application/grpc-web): plain HTTP answer.
       this.closedByUs();
       res.writeHead(415, { "content-type": "text/plain" });
-      res.end(`Unsupported content-type ${headerValue(h, "content-type") ?? ""}\n`);
-      req.resume();
+      res.end(`Unsupported content-type ${ct ?? ""}\n`);
+      this.req.resume();
       return;
     }
-    const ct = headerValue(h, "content-type")!;
-    this.responseContentType = ct.toLowerCase().startsWith("application/grpc+")
-      ? `application/grpc+${subtype}`
-      : "application/grpc";
+    this.responseContentType =
+      ct !== "application/grpc" && ct.toLowerCase().startsWith("application/grpc+")
+        ? `application/grpc+${subtype}`
+        : "application/grpc";
 
     const ctx = server.newContext(PROTOCOL, this.conn);
     this.ctx = ctx;
-    const encodingHeader = headerValue(h, "grpc-encoding");
+    ctx.protocolData = this;
+    const encodingHeader = this.header("grpc-encoding");
     const compressType = compressTypeOfEncoding(encodingHeader);
     this.requestEncoding = (
       compressType === undefined ? "identity" : encodingHeader || "identity"
     ) as GrpcEncoding;
-    let requestMetadata: Record<string, string | Buffer> | undefined;
-    this.info = {
-      // Built when first read: most handlers never look.
-      get requestMetadata() {
-        requestMetadata ??= metadataOfHeaders(h);
-        return requestMetadata;
-      },
-      responseHeaders: {},
-      responseTrailers: {},
-      status: undefined,
-      requestEncoding: encodingHeader ?? "identity",
-      subtype,
-    };
+    this.info = new CallInfo(this, encodingHeader ?? "identity", subtype);
     ctx.grpc = this.info;
     ctx.contentType = subtype === "json" ? 1 : 0;
     ctx.requestCompressType = compressType ?? 0;
-    ctx.logId = parseU64(headerValue(h, "log-id"));
-    ctx.requestId = headerValue(h, "x-request-id");
-    ctx.traceId = parseU64(headerValue(h, "x-bd-trace-id"));
-    ctx.spanId = parseU64(headerValue(h, "x-bd-span-id"));
-    ctx.parentSpanId = parseU64(headerValue(h, "x-bd-parent-span-id"));
-    const path = headerValue(h, ":path") ?? "";
+    ctx.logId = parseU64(this.header("log-id"));
+    ctx.requestId = this.header("x-request-id");
+    ctx.traceId = parseU64(this.header("x-bd-trace-id"));
+    ctx.spanId = parseU64(this.header("x-bd-span-id"));
+    ctx.parentSpanId = parseU64(this.header("x-bd-parent-span-id"));
+    const path = this.header(":path") ?? "";
     const slash = path.indexOf("/", 1);
     if (path.startsWith("/") && slash > 1) {
       ctx.serviceName = path.slice(1, slash);
       ctx.methodName = path.slice(slash + 1);
     }
 
-    const timeoutUs = parseGrpcTimeout(headerValue(h, "grpc-timeout"));
+    const timeoutUs = parseGrpcTimeout(this.header("grpc-timeout"));
     if (timeoutUs !== undefined) {
       const ms = timeoutUs / 1000;
       ctx.timeoutMs = Math.ceil(ms);
@@ -289,7 +361,7 @@ class GrpcServerCall {
   /** The connection's authentication state, verifying this request's credential if it is the first. */
   authenticate(): AuthState | Promise<AuthState> {
     return connectionAuth(this.server, this.conn, () =>
-      Buffer.from(headerValue(this.req.headers, "authorization") ?? "", "utf8"),
+      Buffer.from(this.header("authorization") ?? "", "utf8"),
     );
   }
 
@@ -310,7 +382,7 @@ class GrpcServerCall {
     }
     const method = this.lookup();
     if (method === undefined) {
-      const path = headerValue(this.req.headers, ":path") ?? "";
+      const path = this.header(":path") ?? "";
       ctx.setFailed(ErrorCode.ENOMETHOD, `Fail to find method on \`${path}'`);
       this.finishAndRelease();
       return;
@@ -373,7 +445,7 @@ class GrpcServerCall {
     if (this.discarding) return;
     if (!this.builtinH2) this.conn.bytesIn += chunk.length;
     try {
-      this.decoder.push(chunk, (m) => this.onMessage(m));
+      this.decoder.push(chunk, this);
     } catch (err) {
       this.failInput(RpcError.from(err));
     }
@@ -419,6 +491,11 @@ class GrpcServerCall {
   }
 
   wake(): void {
+    if (this.unaryWaiting) {
+      this.unaryWaiting = false;
+      this.runUnary();
+      return;
+    }
     const w = this.waiter;
     if (w !== undefined) {
       this.waiter = undefined;
@@ -435,7 +512,7 @@ class GrpcServerCall {
   /** Stop delivering requests: the rest of the stream is read and dropped. */
   discard(): void {
     this.discarding = true;
-    this.queue = [];
+    if (this.queue.length > 0) this.queue = [];
     this.queuedBytes = 0;
     if (this.paused) {
       this.paused = false;
@@ -561,7 +638,7 @@ class GrpcServerCall {
    */
   runUnary(): void {
     if (!this.inputEnded && this.inputError === undefined && !this.finished) {
-      this.waiter = () => this.runUnary();
+      this.unaryWaiting = true;
       return;
     }
     let arg: unknown;
@@ -590,7 +667,7 @@ class GrpcServerCall {
       this.endUnary(undefined);
       return;
     }
-    this.server.invoke(this.method!, arg, this.ctx, (_ctx, res) => this.onUnaryResult(res));
+    this.server.invoke(this.method!, arg, this.ctx, onUnaryDone);
   }
 
   onUnaryResult(res: unknown): void {
@@ -748,7 +825,7 @@ class GrpcServerCall {
     if (!this.encodingChosen) {
       this.encodingChosen = true;
       const enc = encodingOfCompressType(this.ctx.responseCompressType);
-      if (enc !== undefined && acceptsEncoding(headerValue(this.req.headers, "grpc-accept-encoding"), enc)) {
+      if (enc !== undefined && acceptsEncoding(this.header("grpc-accept-encoding"), enc)) {
         this.responseEncoding = enc;
       }
     }
@@ -759,14 +836,21 @@ class GrpcServerCall {
     if (this.headersSent) return;
     this.headersSent = true;
     this.chooseEncoding();
+    const md = this.info?.headersToSend;
+    const uf = this.ctx?.responseUserFields;
+    if (this.builtinH2 && (md === undefined || isEmpty(md)) && (uf === undefined || isEmpty(uf))) {
+      (this.res as unknown as H2Response).writeHeadFlat(
+        responseHeaderList(this.responseContentType, this.responseEncoding),
+      );
+      return;
+    }
     const headers: OutgoingHttpHeaders = {
       "content-type": this.responseContentType,
       "grpc-accept-encoding": ACCEPT_ENCODING,
     };
     if (this.responseEncoding !== "identity") headers["grpc-encoding"] = this.responseEncoding;
-    addMetadata(headers, this.info.responseHeaders);
+    if (md !== undefined) addMetadata(headers, md);
     // user_fields travel as response metadata.
-    const uf = this.ctx.responseUserFields;
     if (uf !== undefined) addMetadata(headers, uf);
     try {
       this.res.writeHead(200, headers);
@@ -803,11 +887,16 @@ class GrpcServerCall {
       // We leave the empty message out: gRPC clients would parse it, and fail on a
       // response type with required fields instead of reporting the status.
       this.sendHeaders();
-      const trailers: OutgoingHttpHeaders = { "grpc-status": String(status) };
-      if (status !== GrpcStatus.OK) trailers["grpc-message"] = encodeGrpcMessage(this.ctx.errorText);
-      if (this.info !== undefined) addMetadata(trailers, this.info.responseTrailers);
-      this.res.addTrailers(trailers);
-      this.res.end();
+      const md = this.info?.trailersToSend;
+      if (status === GrpcStatus.OK && this.builtinH2 && (md === undefined || isEmpty(md))) {
+        (this.res as unknown as H2Response).endWithTrailers(OK_TRAILERS);
+      } else {
+        const trailers: OutgoingHttpHeaders = { "grpc-status": String(status) };
+        if (status !== GrpcStatus.OK) trailers["grpc-message"] = encodeGrpcMessage(this.ctx.errorText);
+        if (md !== undefined) addMetadata(trailers, md);
+        this.res.addTrailers(trailers);
+        this.res.end();
+      }
       this.resetAfterTrailers();
     } catch (err) {
       log.warn(`${this.ctx.fullMethodName}: failed to end the gRPC response`, err);
@@ -911,6 +1000,11 @@ class GrpcServerCall {
 }
 
 function noop(): void {}
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}
 
 function failFrom(ctx: ServerContext, err: unknown): void {
   if (err instanceof RpcError) {

@@ -9,8 +9,10 @@
  * connection), streams above its last stream id are failed as refused (retryable).
  * SETTINGS_MAX_CONCURRENT_STREAMS is respected by queueing streams until one closes.
  */
+
 import type { Socket } from "node:net";
 import { ErrorCode, errnoFromNodeError } from "../../errors/errno.js";
+import { IdMap } from "../../io/id-map.js";
 import { log } from "../../log.js";
 import { H2Default, type H2Error, H2ErrorCode } from "./frame.js";
 import { type H2Handler, H2Session } from "./session.js";
@@ -60,7 +62,7 @@ export class H2ClientConn implements H2Handler {
   localSide = "";
   /** No new streams (GOAWAY, error, close). */
   dead = false;
-  readonly #users = new Map<number, H2ClientStreamUser>();
+  readonly #users = new IdMap<H2ClientStreamUser>(16);
   /** Users waiting for a free stream slot (MAX_CONCURRENT_STREAMS). */
   #waiting: H2ClientStreamUser[] = [];
   #waitHead = 0;

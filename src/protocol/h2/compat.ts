@@ -101,6 +101,10 @@ export function headersObject(flat: readonly string[]): IncomingHttpHeaders {
   return h as IncomingHttpHeaders;
 }
 
+function headerString(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
 function toBuffer(chunk: unknown, encoding?: unknown): Buffer {
   if (chunk === undefined || chunk === null) return EMPTY;
   if (typeof chunk === "string")
@@ -185,11 +189,11 @@ function nextTickFlow(req: H2Request): void {
 
 /** The request side of one h2 stream (node's `Http2ServerRequest` subset). */
 export class H2Request extends LazyEmitter {
-  readonly headers: IncomingHttpHeaders;
+  /** The request's header list, flat `[name, value, ...]` as decoded. */
+  readonly flatHeaders: readonly string[];
+  #headers: IncomingHttpHeaders | undefined = undefined;
   readonly method: string;
   readonly url: string;
-  readonly authority: string | undefined;
-  readonly scheme: string | undefined;
   readonly httpVersion = "2.0";
   readonly httpVersionMajor = 2;
   readonly httpVersionMinor = 0;
@@ -211,14 +215,39 @@ export class H2Request extends LazyEmitter {
   /** Emitted 'close'. */
   closed = false;
 
-  constructor(stream: H2Response, headers: IncomingHttpHeaders, method: string, path: string) {
+  constructor(stream: H2Response, flatHeaders: readonly string[], method: string, path: string) {
     super();
     this.stream = stream;
-    this.headers = headers;
+    this.flatHeaders = flatHeaders;
     this.method = method;
     this.url = path;
-    this.authority = headers[":authority"] as string | undefined;
-    this.scheme = headers[":scheme"] as string | undefined;
+  }
+
+  /** Node's header object (built on first use: the gRPC server reads single fields with {@link header}). */
+  get headers(): IncomingHttpHeaders {
+    this.#headers ??= headersObject(this.flatHeaders);
+    return this.#headers;
+  }
+
+  /** The value of header `name` (lower case), duplicates joined as in {@link headers}. */
+  header(name: string): string | undefined {
+    if (this.#headers !== undefined) return headerString(this.#headers[name]);
+    const flat = this.flatHeaders;
+    let found: string | undefined;
+    for (let i = 0; i < flat.length; i += 2) {
+      if (flat[i] !== name) continue;
+      if (found !== undefined) return headerString(this.headers[name]);
+      found = flat[i + 1];
+    }
+    return found;
+  }
+
+  get authority(): string | undefined {
+    return this.header(":authority");
+  }
+
+  get scheme(): string | undefined {
+    return this.header(":scheme");
   }
 
   get complete(): boolean {
@@ -432,8 +461,25 @@ export class H2Response extends LazyEmitter {
   }
 
   addTrailers(trailers: OutgoingHttpHeaders): void {
+    if (this.writableEnded) return;
     this.#trailers ??= [];
     flatten(this.#trailers, trailers);
+  }
+
+  /**
+   * @internal the gRPC fast path: response HEADERS from a flat list (`:status` first),
+   * not validated (the caller builds it from valid names and values).
+   */
+  writeHeadFlat(list: readonly string[]): void {
+    if (this.headersSent || this.destroyed) return;
+    this.headersSent = true;
+    this.conn.session.respond(this.id, list, false);
+  }
+
+  /** @internal the gRPC fast path: `end()` with trailers from a flat list (not validated, not copied). */
+  endWithTrailers(trailers: readonly string[]): void {
+    if (!this.writableEnded && !this.destroyed) this.#trailers = trailers as string[];
+    this.end();
   }
 
   write(chunk: unknown, encoding?: unknown, cb?: (err?: Error | null) => void): boolean {

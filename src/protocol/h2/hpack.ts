@@ -232,8 +232,26 @@ export class HpackDecoder {
     this.table = new DynamicTable(this.maxTableSize);
   }
 
+  /** Reused by {@link decodeList}: fields past the count are stale. */
+  readonly #scratch: string[] = [];
+
+  /** Decode the header block in `[start, end)` of `buf` into a new flat list (sized exactly). */
+  decodeList(buf: Uint8Array, start: number, end: number): string[] {
+    const scratch = this.#scratch;
+    const n = this.#decode(buf, start, end, scratch, 0);
+    return scratch.slice(0, n);
+  }
+
   /** Decode the header block in `[start, end)` of `buf`, appending to `out`; returns the header list size. */
   decode(buf: Uint8Array, start: number, end: number, out: string[]): number {
+    this.#decode(buf, start, end, out, out.length);
+    return this.#listSize;
+  }
+
+  #listSize = 0;
+
+  /** Decode into `out` from index `at`; returns the index after the last field (list size in #listSize). */
+  #decode(buf: Uint8Array, start: number, end: number, out: string[], at: number): number {
     this.#p = start;
     this.oversized = false;
     const table = this.table;
@@ -284,9 +302,13 @@ export class HpackDecoder {
       first = false;
       listSize += name.length + value.length + ENTRY_OVERHEAD;
       if (listSize > limit) this.oversized = true;
-      else out.push(name, value);
+      else {
+        out[at++] = name;
+        out[at++] = value;
+      }
     }
-    return listSize;
+    this.#listSize = listSize;
+    return at;
   }
 
   /** An integer with an `n`-bit prefix at the current position (§5.1). */

@@ -11,11 +11,14 @@
  *   it; a connection error of the session (GOAWAY queued by the session) flushes, then
  *   closes the connection; a failed connection resets every stream (their calls abort).
  */
+
 import { ErrorCode } from "../../errors/errno.js";
+import { IdMap } from "../../io/id-map.js";
+import { microtask } from "../../io/microtask.js";
 import { log } from "../../log.js";
 import { type Connection, DEFAULT_WRITE_STALL_TIMEOUT_MS } from "../../transport/connection.js";
 import { watchWrites } from "../../transport/watchdog.js";
-import { H2Request, H2Response, headersObject } from "./compat.js";
+import { H2Request, H2Response } from "./compat.js";
 import { type H2Error, H2ErrorCode } from "./frame.js";
 import { type H2Handler, H2Session } from "./session.js";
 
@@ -110,19 +113,19 @@ function checkTrailers(flat: readonly string[]): boolean {
 
 const scratch = { method: "", path: "" };
 
-function runTasks(c: H2ServerConn): void {
-  c.runTasks();
-}
-
 /** One h2 connection served by the builtin engine. */
 export class H2ServerConn implements H2Handler {
   readonly conn: Connection;
   readonly session: H2Session;
   readonly #onRequest: H2RequestListener;
-  readonly #streams = new Map<number, H2Response>();
+  readonly #streams = new IdMap<H2Response>(16);
   /** Responses to finish / streams to close in the next task run. */
+  // Per-turn task lists; entries past the counts are stale (the arrays keep their storage).
   readonly #finishing: H2Response[] = [];
+  #finishingN = 0;
   readonly #closing: H2Response[] = [];
+  #closingN = 0;
+  readonly #runTasks = (): void => this.runTasks();
   #tasksScheduled = false;
   /** Responses waiting for the socket backlog to drain. */
   #socketWaiters: H2Response[] = [];
@@ -220,7 +223,7 @@ export class H2ServerConn implements H2Handler {
 
   /** @internal emit 'finish' on `res` once the frames written so far are flushed. */
   finishSoon(res: H2Response): void {
-    this.#finishing.push(res);
+    this.#finishing[this.#finishingN++] = res;
     this.#schedule();
   }
 
@@ -241,27 +244,29 @@ export class H2ServerConn implements H2Handler {
   #schedule(): void {
     if (this.#tasksScheduled) return;
     this.#tasksScheduled = true;
-    queueMicrotask(() => runTasks(this));
+    microtask(this.#runTasks);
   }
 
   /** @internal finishes, then closes (a stream closing in the same turn finishes first). */
   runTasks(): void {
     this.#tasksScheduled = false;
     const f = this.#finishing;
-    // Callbacks may queue more: index loops over the live arrays, cleared afterwards.
-    for (let i = 0; i < f.length; i++) {
+    // Callbacks may queue more: index loops up to the live counts, reset afterwards.
+    for (let i = 0; i < this.#finishingN; i++) {
       const r = f[i]!;
+      f[i] = undefined as unknown as H2Response;
       if (!r.destroyed || r.rstCode === undefined || r.rstCode === 0) r.finish();
     }
-    f.length = 0;
+    this.#finishingN = 0;
     const c = this.#closing;
-    if (c.length > 0) {
-      for (let i = 0; i < c.length; i++) {
+    if (this.#closingN > 0) {
+      for (let i = 0; i < this.#closingN; i++) {
         const r = c[i]!;
+        c[i] = undefined as unknown as H2Response;
         this.#streams.delete(r.id);
         r.onClose(r.rstCode);
       }
-      c.length = 0;
+      this.#closingN = 0;
       if (this.#draining && this.#streams.size === 0 && !this.conn.failed) this.conn.close();
     }
   }
@@ -269,7 +274,7 @@ export class H2ServerConn implements H2Handler {
   #closeLater(res: H2Response): void {
     if (res.destroyed) return;
     res.destroyed = true;
-    this.#closing.push(res);
+    this.#closing[this.#closingN++] = res;
     this.#schedule();
   }
 
@@ -300,9 +305,9 @@ export class H2ServerConn implements H2Handler {
     }
     const conn = this.conn;
     const res = new H2Response(this, id);
-    const req = new H2Request(res, headersObject(headers), scratch.method, scratch.path);
+    const req = new H2Request(res, headers, scratch.method, scratch.path);
     res.req = req;
-    const cl = req.headers["content-length"];
+    const cl = req.header("content-length");
     if (cl !== undefined) {
       const n = /^\d{1,15}$/.test(cl) ? Number(cl) : -1;
       if (n < 0 || (endStream && n !== 0 && scratch.method !== "HEAD")) {

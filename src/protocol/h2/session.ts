@@ -37,6 +37,9 @@
  * the `receive()` call. Typical client: `request()` + `sendData(id, msg, true)` in the same
  * tick leave in one write (microtask flush).
  */
+
+import { IdMap } from "../../io/id-map.js";
+import { microtask } from "../../io/microtask.js";
 import { Writer } from "../../io/writer.js";
 import {
   CLIENT_PREFACE,
@@ -192,7 +195,7 @@ export class H2Session {
   readonly isServer: boolean;
   readonly #write: (bufs: Buffer[]) => void;
   readonly #h: H2Handler;
-  readonly #streams = new Map<number, Stream>();
+  readonly #streams = new IdMap<Stream>(16);
   readonly #w = new Writer(64 * 1024);
   #out: Buffer[] = [];
   #inReceive = false;
@@ -388,7 +391,7 @@ export class H2Session {
   #scheduleFlush(): void {
     if (this.#inReceive || this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(this.#flushTask);
+    microtask(this.#flushTask);
   }
 
   /** Append a payload: copied when small, by reference when large. */
@@ -997,8 +1000,7 @@ export class H2Session {
 
   /** A complete header block on `id`. */
   #headerBlock(id: number, buf: Buffer, start: number, end: number, endStream: boolean): void {
-    const headers: string[] = [];
-    this.#decoder.decode(buf, start, end, headers);
+    const headers = this.#decoder.decodeList(buf, start, end);
     const oversized = this.#decoder.oversized;
     let s = this.#streams.get(id);
     if (s === undefined) {

@@ -219,7 +219,7 @@ export class HttpFrontend {
   readonly #onBuiltinRequest = (conn: Connection, req: H2Request, res: H2Response): void => {
     const r = req as unknown as Http2ServerRequest;
     const s = res as unknown as Http2ServerResponse;
-    if (isGrpcContentType(req.headers["content-type"])) {
+    if (isGrpcContentType(req.header("content-type"))) {
       handleGrpc(this.server, conn, r, s);
       return;
     }
