@@ -188,6 +188,11 @@ export class Server implements ConnectionOwner {
     return this.#registry;
   }
 
+  /** Bumped by every stop(): what was derived from the services (e.g. HTTP routes) is stale. @internal */
+  get generation(): number {
+    return this.#generation;
+  }
+
   /** Restful mappings of the services. @internal */
   get restful(): RestfulRouter {
     return this.#restful;

@@ -30,6 +30,8 @@ export interface H2ConnProvider {
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 /** Field values may not contain NUL, CR or LF (RFC 9113 §8.2.1). */
 const BAD_VALUE = /[\0\r\n]/;
+/** Header values already checked (bounded: the constant ones of every request fill it first). */
+const goodValues = new Set<string>();
 /** Header names already lower-cased and checked (bounded). */
 const goodNames = new Map<string, string>();
 
@@ -57,7 +59,10 @@ function requestHeaders(conn: H2ClientConn, out: OutgoingRequest): string[] {
   const given = out.headers;
   for (const k in given) {
     const v = String(given[k]);
-    if (BAD_VALUE.test(v)) throw new TypeError(`Invalid value for header "${k}"`);
+    if (!goodValues.has(v)) {
+      if (BAD_VALUE.test(v)) throw new TypeError(`Invalid value for header "${k}"`);
+      if (goodValues.size < 1024) goodValues.add(v);
+    }
     h.push(headerName(k), v);
   }
   return h;

@@ -346,6 +346,7 @@ export const DEFAULT_INDEXED_HEADERS: readonly string[] = [
   ":authority",
   ":path",
   "content-type",
+  "accept",
   "te",
   "user-agent",
   "grpc-encoding",

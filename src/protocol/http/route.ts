@@ -80,8 +80,28 @@ function byDefaultUrl(server: Server, method: MethodEntry, unresolvedPath: strin
 /** brpc's nullptr after an exact service match: no fallback to the global restful map. */
 const NOT_FOUND: Route = { kind: "no-method", text: "" };
 
+/** Routes found per server, valid for one server generation (services change only while stopped). */
+const caches = new WeakMap<Server, { generation: number; routes: Map<string, Route> }>();
+const MAX_CACHED_ROUTES = 256;
+
 /** The route of `path` ("/Service/Method/rest", restful paths, builtins), or undefined (ENOMETHOD). */
 export function findRoute(server: Server, path: string): Route | undefined {
+  let cache = caches.get(server);
+  if (cache === undefined || cache.generation !== server.generation) {
+    cache = { generation: server.generation, routes: new Map() };
+    caches.set(server, cache);
+  }
+  const hit = cache.routes.get(path);
+  if (hit !== undefined) return hit;
+  const r = lookup(server, path);
+  if (r !== undefined) {
+    if (cache.routes.size >= MAX_CACHED_ROUTES) cache.routes.clear();
+    cache.routes.set(path, r);
+  }
+  return r;
+}
+
+function lookup(server: Server, path: string): Route | undefined {
   const r = findImpl(server, path);
   if (r === NOT_FOUND) return undefined;
   if (r !== undefined) return r;
