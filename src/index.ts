@@ -16,6 +16,7 @@ export {
 } from "./errors/errno.js";
 export { RpcError } from "./errors/rpc-error.js";
 export { type LogLevel, type LogSink, setLogLevel, setLogSink } from "./log.js";
+export * from "./metrics/index.js";
 export { ContentType } from "./protocol/baidu-std/payload.js";
 export { ChecksumType } from "./protocol/checksum.js";
 export { type Compressor, CompressType, registerCompressor } from "./protocol/compress.js";
