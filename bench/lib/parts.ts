@@ -40,10 +40,18 @@ export const parts: readonly UnaryPart[] = [
   {
     key: "http",
     title: 'HTTP JSON echo {"message": <16 B>}, POST /EchoService/Echo, same load generator for both servers',
-    systems: ["http-brpc-ts", "http-node"],
+    systems: ["http-brpc-ts", "http-node", "http-brpc-ts-async"],
     connections: httpConnections,
     ratios: (runs, levels) =>
       levels.flatMap((n) => [
+        pairedRatio(
+          runs,
+          `http-brpc-ts-async/http-node calls/s @${n} (async handler, information)`,
+          "http-brpc-ts-async",
+          "http-node",
+          n,
+          cps,
+        ),
         pairedRatio(
           runs,
           `http-brpc-ts/http-node calls/s @${n} in flight`,

@@ -14,6 +14,7 @@ export const systems: readonly SystemEntry[] = [
   // HTTP JSON echo (part "http").
   { name: "http-brpc-ts", module: () => import("./http-brpc-ts.js") },
   { name: "http-node", module: () => import("./http-node.js") },
+  { name: "http-brpc-ts-async", module: () => import("./http-brpc-ts-async.js") },
   // gRPC unary echo (part "grpc"; "grpc-js" above is its baseline).
   { name: "grpc-brpc-ts", module: () => import("./grpc-brpc-ts.js") },
   { name: "grpc-js-to-brpc-ts", module: () => import("./grpc-js-to-brpc-ts.js") },
