@@ -7,12 +7,9 @@
 import { STATUS_CODES } from "node:http";
 import type { CallAttempt, ClientCall } from "../../client/call.js";
 import { ErrorCode } from "../../errors/errno.js";
-import { type GrpcMessage, MessageDecoder } from "../grpc/framing.js";
 import type { HttpClientSpec, OutgoingRequest } from "../http-client/channel-protocol.js";
-import { type BodyFormat, parseContentType } from "../http-client/content.js";
-import { decodeGrpcResponseMessage, finishGrpcResponse } from "../http-client/grpc-response.js";
 import { grpcFrame, h2ErrorToStatus } from "../http-client/h2.js";
-import { finishHttpCall } from "../http-client/response.js";
+import { H2ResponseBody } from "../http-client/h2-response.js";
 import { requestIterator, type StreamExchange } from "../http-client/streaming.js";
 import type { H2ClientConn, H2ClientStreamUser } from "./client-session.js";
 import { H2ErrorCode } from "./frame.js";
@@ -74,7 +71,6 @@ export class BuiltinH2Attempt implements CallAttempt, H2ClientStreamUser {
   readonly #spec: HttpClientSpec;
   readonly #ex: StreamExchange | undefined;
   readonly #out: OutgoingRequest;
-  readonly #maxBody: number;
   #conn: H2ClientConn | undefined = undefined;
   #id = 0;
   #ended = false;
@@ -85,15 +81,7 @@ export class BuiltinH2Attempt implements CallAttempt, H2ClientStreamUser {
   #sentEnd = false;
   /** The response ended normally. */
   #complete = false;
-  #status = 0;
-  #headers: Record<string, string> = {};
-  #respFormat: BodyFormat = "proto";
-  #respEncoding: string | undefined = undefined;
-  #compressedSeen = false;
-  #reader: MessageDecoder | undefined = undefined;
-  #messages: GrpcMessage[] = [];
-  #chunks: Buffer[] = [];
-  #size = 0;
+  readonly #res: H2ResponseBody;
   /** Streaming responses: the consumer paused; bytes not yet acknowledged. */
   #paused = false;
   #unacked = 0;
@@ -105,7 +93,7 @@ export class BuiltinH2Attempt implements CallAttempt, H2ClientStreamUser {
     this.#spec = spec;
     this.#ex = out.exchange;
     this.#out = out;
-    this.#maxBody = call.channel.options.maxBodySize;
+    this.#res = new H2ResponseBody(call, spec.grpc, out.exchange, call.channel.options.maxBodySize);
     call.attempt = this;
     const left = call.remainingMs();
     const connectTimeout = call.channel.options.connectTimeoutMs;
@@ -303,7 +291,7 @@ export class BuiltinH2Attempt implements CallAttempt, H2ClientStreamUser {
   }
 
   onHeaders(headers: string[], endStream: boolean): void {
-    if (this.#status === 0) {
+    if (this.#res.status === 0) {
       let status = 0;
       for (let i = 0; i < headers.length; i += 2) {
         if (headers[i] === ":status") {
@@ -314,7 +302,7 @@ export class BuiltinH2Attempt implements CallAttempt, H2ClientStreamUser {
       if (status >= 100 && status < 200 && !endStream) return; // informational
       this.#onResponse(status, headers);
     } else {
-      addHeaders(headers, this.#headers);
+      addHeaders(headers, this.#res.headers);
     }
     if (endStream) this.#onEnd();
   }
@@ -325,74 +313,23 @@ export class BuiltinH2Attempt implements CallAttempt, H2ClientStreamUser {
       this.call.remoteSide = conn.remoteSide;
       this.call.localSide = conn.localSide;
     }
-    this.#status = status;
-    const h = this.#headers;
-    addHeaders(headers, h);
-    if (this.#spec.grpc) {
-      const ct = parseContentType(h["content-type"]);
-      if (ct.grpc) {
-        this.#respFormat = ct.format;
-        this.#respEncoding = h["grpc-encoding"];
-        this.#reader = new MessageDecoder(this.#maxBody);
-      }
-    }
+    addHeaders(headers, this.#res.headers);
+    this.#res.start(status);
   }
 
   onData(d: Buffer, endStream: boolean): void {
     const n = d.length;
     if (this.#paused && this.#live) this.#unacked += n;
     else if (n > 0) (this.#conn as H2ClientConn).session.consumed(this.#id, n);
-    if (this.#live && n > 0) this.#onData(d);
+    if (this.#live && n > 0) {
+      const failed = this.#res.push(d);
+      if (failed !== undefined) this.#report(failed);
+    }
     if (endStream) this.#onEnd();
   }
 
-  #onData(d: Buffer): void {
-    const reader = this.#reader;
-    if (reader === undefined) {
-      this.#size += d.length;
-      if (this.#size > this.#maxBody) {
-        this.#report(() =>
-          this.call.fail(
-            ErrorCode.ERESPONSE,
-            `The response body is larger than maxBodySize=${this.#maxBody} @${this.call.remoteSide}`,
-            false,
-          ),
-        );
-        return;
-      }
-      this.#chunks.push(d);
-      return;
-    }
-    const out = this.#ex?.output;
-    const msgs = out === undefined ? this.#messages : [];
-    try {
-      reader.pushTo(d, msgs);
-    } catch (err) {
-      this.#report(() =>
-        this.call.fail(ErrorCode.ERESPONSE, `Invalid gRPC response: ${(err as Error).message}`, false),
-      );
-      return;
-    }
-    if (out === undefined) return;
-    for (const m of msgs) {
-      let v: unknown;
-      try {
-        v = this.#decode(m);
-      } catch (err) {
-        this.#report(() => this.call.fail(ErrorCode.ERESPONSE, (err as Error).message, false));
-        return;
-      }
-      out.push(v);
-    }
-  }
-
-  #decode(m: GrpcMessage): unknown {
-    if (m.compressed) this.#compressedSeen = true;
-    return decodeGrpcResponseMessage(this.call, m, this.#respEncoding, this.#respFormat, this.#maxBody);
-  }
-
   #onEnd(): void {
-    if (this.#status === 0) {
+    if (this.#res.status === 0) {
       // DATA ended a stream that had no response headers: the peer broke the protocol.
       this.#report(() =>
         this.#failAttempt(ErrorCode.ERESPONSE, `h2 response without headers from ${this.call.remoteSide}`),
@@ -401,37 +338,7 @@ export class BuiltinH2Attempt implements CallAttempt, H2ClientStreamUser {
     }
     this.#complete = true;
     if (!this.#live) return;
-    if (!this.#spec.grpc) {
-      const body =
-        this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#size);
-      this.#report(() =>
-        finishHttpCall(this.call, {
-          status: this.#status,
-          reason: STATUS_CODES[this.#status] ?? "Unknown",
-          version: "2.0",
-          headers: this.#headers,
-          body,
-        }),
-      );
-      return;
-    }
-    this.#report(() => this.#finishGrpc());
-  }
-
-  #finishGrpc(): void {
-    finishGrpcResponse(this.call, {
-      status: this.#status,
-      headers: this.#headers,
-      chunks: this.#chunks,
-      streaming: this.#ex?.output !== undefined,
-      retryable: this.#ex === undefined,
-      truncated: (this.#reader?.bufferedBytes ?? 0) > 0,
-      messages: this.#messages,
-      compressed: this.#compressedSeen,
-      encoding: this.#respEncoding,
-      format: this.#respFormat,
-      maxBody: this.#maxBody,
-    });
+    this.#report(this.#res.finish());
   }
 }
 

@@ -10,11 +10,10 @@ import { gzipSync } from "node:zlib";
 import type { CallAttempt, ClientCall } from "../../client/call.js";
 import { ErrorCode, errnoFromNodeError } from "../../errors/errno.js";
 import { RpcError } from "../../errors/rpc-error.js";
-import { type GrpcMessage, MessageDecoder } from "../grpc/framing.js";
 import type { HttpClientSpec, OutgoingRequest } from "./channel-protocol.js";
-import { type BodyFormat, encodeMessage, parseContentType } from "./content.js";
-import { decodeGrpcResponseMessage, finishGrpcResponse } from "./grpc-response.js";
-import { finishHttpCall, headersRecord } from "./response.js";
+import { encodeMessage } from "./content.js";
+import { H2ResponseBody } from "./h2-response.js";
+import { headersRecord } from "./response.js";
 import { requestIterator, type StreamExchange } from "./streaming.js";
 import type { H2Conn, H2Transport } from "./transport.js";
 
@@ -94,27 +93,17 @@ export class H2Attempt implements CallAttempt {
   readonly #ex: StreamExchange | undefined;
   readonly #conn: H2Conn | undefined;
   readonly #stream: ClientHttp2Stream | undefined;
-  readonly #maxBody: number;
   #ended = false;
   #reported = false;
   /** The response ended normally (no RST_STREAM needed). */
   #complete = false;
-  #status = 0;
-  #headers: Record<string, string> = {};
-  #grpcResponse = false;
-  #respFormat: BodyFormat = "proto";
-  #respEncoding: string | undefined = undefined;
-  #compressedSeen = false;
-  #reader: MessageDecoder | undefined = undefined;
-  #messages: GrpcMessage[] = [];
-  #chunks: Buffer[] = [];
-  #size = 0;
+  readonly #res: H2ResponseBody;
 
   constructor(call: ClientCall, spec: HttpClientSpec, t: H2Transport, out: OutgoingRequest) {
     this.call = call;
     this.#spec = spec;
     this.#ex = out.exchange;
-    this.#maxBody = call.channel.options.maxBodySize;
+    this.#res = new H2ResponseBody(call, spec.grpc, out.exchange, call.channel.options.maxBodySize);
     call.attempt = this;
     const left = call.remainingMs();
     const connectTimeout = call.channel.options.connectTimeoutMs;
@@ -261,7 +250,7 @@ export class H2Attempt implements CallAttempt {
 
   /** @internal the response trailers. */
   onTrailers(h: IncomingHttpHeaders): void {
-    headersRecord(h, this.#headers);
+    headersRecord(h, this.#res.headers);
   }
 
   /** @internal the response headers. */
@@ -271,102 +260,24 @@ export class H2Attempt implements CallAttempt {
       this.call.remoteSide = conn.remoteSide;
       this.call.localSide = conn.localSide;
     }
-    this.#status = Number(h[":status"] ?? 0);
-    headersRecord(h, this.#headers);
-    const ct = parseContentType(h["content-type"]);
-    this.#grpcResponse = this.#spec.grpc && ct.grpc;
-    if (this.#grpcResponse) {
-      this.#respFormat = ct.format;
-      const enc = h["grpc-encoding"];
-      this.#respEncoding = typeof enc === "string" ? enc : undefined;
-      this.#reader = new MessageDecoder(this.#maxBody);
-    }
+    headersRecord(h, this.#res.headers);
+    this.#res.start(Number(h[":status"] ?? 0));
   }
 
   /** @internal a DATA chunk of the response. */
   onData(d: Buffer): void {
     if (!this.#live) return;
-    const reader = this.#reader;
-    if (reader === undefined) {
-      this.#size += d.length;
-      if (this.#size > this.#maxBody) {
-        this.#report(() =>
-          this.call.fail(
-            ErrorCode.ERESPONSE,
-            `The response body is larger than maxBodySize=${this.#maxBody} @${this.call.remoteSide}`,
-            false,
-          ),
-        );
-        return;
-      }
-      this.#chunks.push(d);
-      return;
-    }
-    const out = this.#ex?.output;
-    const msgs = out === undefined ? this.#messages : [];
-    try {
-      reader.pushTo(d, msgs);
-    } catch (err) {
-      this.#report(() =>
-        this.call.fail(ErrorCode.ERESPONSE, `Invalid gRPC response: ${(err as Error).message}`, false),
-      );
-      return;
-    }
-    if (out === undefined) return;
-    for (const m of msgs) {
-      let v: unknown;
-      try {
-        v = this.#decode(m);
-      } catch (err) {
-        this.#report(() => this.call.fail(ErrorCode.ERESPONSE, (err as Error).message, false));
-        return;
-      }
-      out.push(v);
-    }
-  }
-
-  #decode(m: GrpcMessage): unknown {
-    if (m.compressed) this.#compressedSeen = true;
-    return decodeGrpcResponseMessage(this.call, m, this.#respEncoding, this.#respFormat, this.#maxBody);
+    const failed = this.#res.push(d);
+    if (failed !== undefined) this.#report(failed);
   }
 
   /** @internal the response ended. */
   onEnd(): void {
     // Without headers the stream ended because it was torn down: 'close' reports it.
-    if (this.#status === 0) return;
+    if (this.#res.status === 0) return;
     this.#complete = true;
     if (!this.#live) return;
-    if (!this.#spec.grpc) {
-      const body =
-        this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks, this.#size);
-      this.#report(() =>
-        finishHttpCall(this.call, {
-          status: this.#status,
-          reason: STATUS_CODES[this.#status] ?? "Unknown",
-          version: "2.0",
-          headers: this.#headers,
-          body,
-        }),
-      );
-      return;
-    }
-    this.#report(() => this.#finishGrpc());
-  }
-
-  #finishGrpc(): void {
-    finishGrpcResponse(this.call, {
-      status: this.#status,
-      headers: this.#headers,
-      chunks: this.#chunks,
-      streaming: this.#ex?.output !== undefined,
-      retryable: this.#ex === undefined,
-      truncated: (this.#reader?.bufferedBytes ?? 0) > 0,
-      messages: this.#messages,
-      compressed: this.#compressedSeen,
-      encoding: this.#respEncoding,
-      format: this.#respFormat,
-      maxBody: this.#maxBody,
-    });
+    this.#report(this.#res.finish());
   }
 
   /** @internal the stream failed. */
