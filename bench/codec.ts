@@ -4,33 +4,21 @@
  *
  * Run: `npx tsc -p . && node dist/bench/codec.js` (BENCH_CODEC_MS sets the time per case).
  */
+
 import { fileURLToPath } from "node:url";
 import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { EchoRequestSchema } from "../examples/gen/peer_pb.js";
 import { codecOf } from "../src/codec/index.js";
 import { Writer } from "../src/io/writer.js";
 import { CompositeSchema, ScalarsSchema } from "../test/gen/codec_p3_pb.js";
+import { nsPerOp as microNsPerOp } from "./lib/micro.js";
 
 const MS = Number(process.env.BENCH_CODEC_MS ?? 400);
 
 let sink: unknown;
 
-/** ns/op of `fn`, after a warm-up, in batches until `MS` milliseconds have passed (best of 3). */
 function nsPerOp(fn: () => void): number {
-  for (let i = 0; i < 20_000; i++) fn();
-  let best = Number.POSITIVE_INFINITY;
-  for (let round = 0; round < 3; round++) {
-    let n = 0;
-    const t0 = performance.now();
-    let t = t0;
-    while (t - t0 < MS / 3) {
-      for (let i = 0; i < 5_000; i++) fn();
-      n += 5_000;
-      t = performance.now();
-    }
-    best = Math.min(best, ((t - t0) * 1e6) / n);
-  }
-  return best;
+  return microNsPerOp(fn, MS, 5_000);
 }
 
 interface PbjsType {

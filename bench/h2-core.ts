@@ -10,33 +10,21 @@
  *
  * Run: `npx tsc -p . && node dist/bench/h2-core.js` (BENCH_H2_MS sets the time per case).
  */
+
 import { once } from "node:events";
 import http2 from "node:http2";
 import net from "node:net";
 import { Writer } from "../src/io/writer.js";
 import { HpackDecoder, HpackEncoder } from "../src/protocol/h2/hpack.js";
 import { type H2Handler, H2Session } from "../src/protocol/h2/session.js";
+import { nsPerOp as microNsPerOp } from "./lib/micro.js";
 
 const MS = Number(process.env.BENCH_H2_MS ?? 600);
 
 let sink = 0;
 
-/** ns/op of `fn`, after a warm-up, in batches until `MS` milliseconds have passed (best of 3). */
 function nsPerOp(fn: () => void): number {
-  for (let i = 0; i < 20_000; i++) fn();
-  let best = Number.POSITIVE_INFINITY;
-  for (let round = 0; round < 3; round++) {
-    let n = 0;
-    const t0 = performance.now();
-    let t = t0;
-    while (t - t0 < MS / 3) {
-      for (let i = 0; i < 2_000; i++) fn();
-      n += 2_000;
-      t = performance.now();
-    }
-    best = Math.min(best, ((t - t0) * 1e6) / n);
-  }
-  return best;
+  return microNsPerOp(fn, MS, 2_000);
 }
 
 const REQUEST = [

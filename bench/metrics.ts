@@ -8,6 +8,7 @@
  *
  * Run: `npx tsc -p . && node dist/bench/metrics.js` (BENCH_METRICS_MS sets the time per case).
  */
+
 import { PerformanceObserver } from "node:perf_hooks";
 import {
   Adder,
@@ -19,6 +20,7 @@ import {
   prometheusText,
   Sampler,
 } from "../src/metrics/index.js";
+import { nsPerBatchOp } from "./lib/micro.js";
 
 const MS = Number(process.env.BENCH_METRICS_MS ?? 400);
 const MASK = 4095;
@@ -36,22 +38,9 @@ for (let i = 0; i <= MASK; i++) {
 
 let sink = 0;
 
-/** ns per call of a loop body: `batch(n)` runs it n times; best of 3 rounds of MS/3. */
+/** ns per call of a loop body: `batch(n)` runs it n times. */
 function nsPerOp(batch: (n: number) => void): number {
-  batch(200_000);
-  let best = Number.POSITIVE_INFINITY;
-  for (let round = 0; round < 3; round++) {
-    let n = 0;
-    const t0 = performance.now();
-    let t = t0;
-    while (t - t0 < MS / 3) {
-      batch(100_000);
-      n += 100_000;
-      t = performance.now();
-    }
-    best = Math.min(best, ((t - t0) * 1e6) / n);
-  }
-  return best;
+  return nsPerBatchOp(batch, MS, 100_000, 200_000);
 }
 
 /** Garbage collections while `batch(5M)` runs. */

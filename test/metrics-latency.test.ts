@@ -5,24 +5,10 @@ import {
   CombinedPercentiles,
   DisplayFilter,
   LatencyRecorder,
-  MetricRegistry,
   PercentileReservoir,
   SAMPLES_PER_INTERVAL,
-  Sampler,
 } from "../src/metrics/index.js";
-
-function clock() {
-  let now = 0;
-  const sampler = new Sampler({ clock: () => now, autoStart: false });
-  const registry = new MetricRegistry({ sampler });
-  const advance = (seconds = 1): void => {
-    for (let i = 0; i < seconds; i++) {
-      now += 1000;
-      sampler.tick();
-    }
-  };
-  return { sampler, registry, advance };
-}
+import { clock } from "./helpers/metrics-clock.js";
 
 /** Deterministic shuffle (xorshift) so the tests do not depend on Math.random. */
 function shuffled(values: number[], seed: number): number[] {

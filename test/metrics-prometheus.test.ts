@@ -14,19 +14,7 @@ import {
   Sampler,
   Status,
 } from "../src/metrics/index.js";
-
-function clock() {
-  let now = 0;
-  const sampler = new Sampler({ clock: () => now, autoStart: false });
-  const registry = new MetricRegistry({ sampler });
-  const advance = (seconds = 1): void => {
-    for (let i = 0; i < seconds; i++) {
-      now += 1000;
-      sampler.tick();
-    }
-  };
-  return { sampler, registry, advance };
-}
+import { clock } from "./helpers/metrics-clock.js";
 
 describe("MetricFamily", () => {
   it("creates one member per label combination, by name or by position", () => {

@@ -10,7 +10,6 @@ import {
   Adder,
   IntRecorder,
   Maxer,
-  MetricRegistry,
   Miner,
   PassiveStatus,
   PerSecond,
@@ -21,20 +20,7 @@ import {
   Window,
 } from "../src/metrics/index.js";
 import { DIST } from "./helpers/child.js";
-
-/** A manual sampler on a fake clock; `advance()` moves the clock 1 s and ticks. */
-function clock() {
-  let now = 0;
-  const sampler = new Sampler({ clock: () => now, autoStart: false });
-  const registry = new MetricRegistry({ sampler });
-  const advance = (seconds = 1): void => {
-    for (let i = 0; i < seconds; i++) {
-      now += 1000;
-      sampler.tick();
-    }
-  };
-  return { sampler, registry, advance };
-}
+import { clock } from "./helpers/metrics-clock.js";
 
 /** Points of a series JSON. */
 function points(json: string | undefined): number[] {

@@ -24,20 +24,14 @@ function rollUpOf(source: WindowSource): RollUp {
   return source._windowKind === "max" ? "max" : source._windowKind === "min" ? "min" : "average";
 }
 
-/**
- * The value of `source` over the last `windowSize` seconds: the sum added (Adder,
- * PassiveStatus), the max/min recorded (Maxer/Miner), the average recorded (IntRecorder).
- * Complete seconds only: what was recorded since the last tick shows after the next one;
- * 0 until two samples exist.
- */
-export class Window extends Variable {
-  private readonly samples: ReducerSampler<number | Stat>;
+/** What Window and PerSecond share: the source's samples over `windowSize` seconds. */
+abstract class Windowed<T extends number | Stat> extends Variable {
+  protected readonly samples: ReducerSampler<T>;
 
-  /** Follow `source` over `windowSize` seconds (an integer in [1, 3600]). */
   constructor(
-    private readonly source: WindowSource,
+    protected readonly source: Windowable<T>,
     readonly windowSize: number,
-    options: WindowOptions = {},
+    options: WindowOptions,
   ) {
     super();
     this.samples = source._reducerSampler(options.sampler ?? defaultSampler);
@@ -47,6 +41,22 @@ export class Window extends Variable {
   /** The value over the window. */
   get value(): number {
     return this.getValue(this.windowSize);
+  }
+
+  /** The value over the last `seconds`. */
+  abstract getValue(seconds: number): number;
+}
+
+/**
+ * The value of `source` over the last `windowSize` seconds: the sum added (Adder,
+ * PassiveStatus), the max/min recorded (Maxer/Miner), the average recorded (IntRecorder).
+ * Complete seconds only: what was recorded since the last tick shows after the next one;
+ * 0 until two samples exist.
+ */
+export class Window extends Windowed<number | Stat> {
+  /** Follow `source` over `windowSize` seconds (an integer in [1, 3600]). */
+  constructor(source: WindowSource, windowSize: number, options: WindowOptions = {}) {
+    super(source as Windowable<number | Stat>, windowSize, options);
   }
 
   /** The value over the last `seconds` (at most the largest window on this source). */
@@ -79,7 +89,7 @@ export class Window extends Variable {
         return d === undefined ? [0, 0] : [d.sum, d.count];
       });
     }
-    return new TrendRecorder(() => this.value, rollUpOf(this.source));
+    return new TrendRecorder(() => this.value, rollUpOf(this.source as WindowSource));
   }
 }
 
@@ -88,26 +98,17 @@ export class Window extends Variable {
  * window's value divided by the seconds it really spans. Not rounded (brpc rounds integer
  * reducers). Its series is the rate over the last second, so short peaks stay visible.
  */
-export class PerSecond extends Variable {
-  private readonly samples: ReducerSampler<number>;
-
+export class PerSecond extends Windowed<number> {
   /** Follow `source` (an Adder, Maxer, Miner or numeric PassiveStatus). */
   constructor(
-    private readonly source: Windowable<number>,
-    readonly windowSize: number = DEFAULT_WINDOW_SECONDS,
+    source: Windowable<number>,
+    windowSize: number = DEFAULT_WINDOW_SECONDS,
     options: WindowOptions = {},
   ) {
-    super();
-    this.samples = source._reducerSampler(options.sampler ?? defaultSampler);
-    this.samples.setWindowSize(windowSize);
+    super(source, windowSize, options);
   }
 
-  /** The rate over the window, per second. */
-  get value(): number {
-    return this.getValue(this.windowSize);
-  }
-
-  /** The rate over the last `seconds`. */
+  /** The rate over the last `seconds`, per second. */
   getValue(seconds: number): number {
     const span = this.samples.span(seconds);
     if (span === undefined || span.ms <= 0) return 0;
