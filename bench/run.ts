@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: the request/response parts (bench/lib/parts.ts): echo of a 16-byte
  * message over baidu_std and baselines, HTTP JSON echo (brpc-ts vs node:http), gRPC unary
- * echo (brpc-ts vs @grpc/grpc-js), each system at every in-flight level, server and client
+ * echo (brpc-ts vs @grpc/grpc-js), the overhead of the automatic metrics (echo with metrics
+ * on vs off), each system at every in-flight level, server and client
  * in separate child processes, one run at a time; then stream throughput
  * (bench/lib/stream-run.ts) of every stream system at every message size. Prints tables
  * and ratios; writes dist/bench-results.json. Knobs: BENCH_SECONDS, BENCH_WARMUP,
  * BENCH_ONLY, BENCH_INFLIGHT, BENCH_ROUNDS, BENCH_PARTS, BENCH_UNARY, BENCH_HTTP,
- * BENCH_GRPC, BENCH_STREAM, BENCH_STREAM_SIZES, BENCH_HTTP_CLIENT, BENCH_HTTP_CONNECTIONS,
+ * BENCH_GRPC, BENCH_METRICS, BENCH_STREAM, BENCH_STREAM_SIZES, BENCH_HTTP_CLIENT, BENCH_HTTP_CONNECTIONS,
  * BENCH_CPU_PROF (see docs/benchmarks.md).
  */
 import { writeFileSync } from "node:fs";
@@ -94,8 +95,9 @@ async function main(): Promise<void> {
         `${config.rounds} round(s), systems: ${names.join(", ")}`,
     );
     for (let round = 1; round <= config.rounds; round++) {
+      const order = part.alternate && round % 2 === 0 ? names.toReversed() : names;
       for (const inflight of config.inflight) {
-        for (const system of names) {
+        for (const system of order) {
           const r = { ...(await measure(system, inflight, config.warmupMs, config.measureMs)), round };
           console.error(
             `  round ${round}: ${system} @${inflight}: ${Math.round(r.callsPerSec)} calls/s, ` +
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
         runs: partResults.unary?.runs ?? [],
         http: partResults.http,
         grpc: partResults.grpc,
+        metrics: partResults.metrics,
         stream,
       },
       null,

@@ -34,6 +34,12 @@ export function setLogLevel(level: LogLevel): void {
   threshold = levels[level];
 }
 
+/** The minimum level printed now (see {@link setLogLevel}). */
+export function getLogLevel(): LogLevel {
+  for (const [name, v] of Object.entries(levels)) if (v === threshold) return name as LogLevel;
+  return "warn";
+}
+
 /** The library's logger. */
 export const log = {
   debug(message: string, err?: unknown): void {

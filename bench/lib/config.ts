@@ -18,6 +18,8 @@ export interface BenchConfig {
   http: boolean;
   /** Run the gRPC unary echo part (`BENCH_GRPC`, default 1; `0` skips it). */
   grpc: boolean;
+  /** Run the metrics-overhead part, echo with metrics on vs off (`BENCH_METRICS`, default 1; `0` skips it). */
+  metrics: boolean;
   /** Message sizes of the stream part, bytes (`BENCH_STREAM_SIZES`, default `16,1k,1m`; k = KiB, m = MiB). */
   streamSizes: number[];
 }
@@ -62,7 +64,7 @@ function byteSize(key: string, s: string): number {
   return n;
 }
 
-const PARTS = ["unary", "http", "grpc", "stream"] as const;
+const PARTS = ["unary", "http", "grpc", "metrics", "stream"] as const;
 
 /**
  * Whether part `key` runs: listed in `BENCH_PARTS` (all parts when unset) and its own
@@ -90,6 +92,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     stream: part(env, "stream"),
     http: part(env, "http"),
     grpc: part(env, "grpc"),
+    metrics: part(env, "metrics"),
     streamSizes: (list(env, "BENCH_STREAM_SIZES") ?? ["16", "1k", "1m"]).map((s) =>
       byteSize("BENCH_STREAM_SIZES", s),
     ),

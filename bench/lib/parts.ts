@@ -8,11 +8,16 @@ import { pairedRatio, type Ratio, type RunResult, ratios as unaryRatios } from "
 /** A request/response part of the benchmark. */
 export interface UnaryPart {
   /** Key in the config switches (`BENCH_<KEY>`), `BENCH_PARTS` and the results JSON. */
-  readonly key: "unary" | "http" | "grpc";
+  readonly key: "unary" | "http" | "grpc" | "metrics";
   /** First line of the part's report (what is echoed, how). */
   readonly title: string;
   /** Systems run, in order; in each round and level they run back to back. */
   readonly systems: readonly string[];
+  /**
+   * Reverse the order of the systems every other round, so that neither side of a ratio
+   * always runs first (the first of a pair measured about 3% slower in an A/A run).
+   */
+  readonly alternate?: boolean;
   /** How many connections a level uses, for the table titles. */
   connections(inflight: number): string;
   /** The part's ratio lines from all rounds' runs. */
@@ -36,6 +41,32 @@ export const parts: readonly UnaryPart[] = [
     systems: ["brpc-ts", "bare", "bare-batched", "grpc-js"],
     connections: () => "1 connection",
     ratios: (runs) => unaryRatios(runs),
+  },
+  {
+    key: "metrics",
+    title: "overhead of the automatic metrics: baidu_std echo 16 B with metrics on (default) and off",
+    systems: ["brpc-ts", "brpc-ts-nometrics"],
+    alternate: true,
+    connections: () => "1 connection",
+    ratios: (runs, levels) =>
+      levels.flatMap((n) => [
+        pairedRatio(
+          runs,
+          `brpc-ts/brpc-ts-nometrics calls/s @${n} in flight (target >= 0.95)`,
+          "brpc-ts",
+          "brpc-ts-nometrics",
+          n,
+          cps,
+        ),
+        pairedRatio(
+          runs,
+          `brpc-ts p50 / brpc-ts-nometrics p50 @${n} in flight`,
+          "brpc-ts",
+          "brpc-ts-nometrics",
+          n,
+          p50,
+        ),
+      ]),
   },
   {
     key: "http",

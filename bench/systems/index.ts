@@ -8,6 +8,8 @@ import type { SystemEntry } from "../lib/system.js";
  */
 export const systems: readonly SystemEntry[] = [
   { name: "brpc-ts", module: () => import("./brpc-ts.js") },
+  // brpc-ts with every automatic metric off (part "metrics": the overhead of metrics).
+  { name: "brpc-ts-nometrics", module: () => import("./brpc-ts-nometrics.js") },
   { name: "bare", module: () => import("./bare.js") },
   { name: "bare-batched", module: () => import("./bare-batched.js") },
   { name: "grpc-js", module: () => import("./grpc-js.js") },

@@ -1,12 +1,15 @@
 /**
  * `npm start`: an echo server and a client calling it over baidu_std, printing what
- * happens: plain calls, an attachment, compression, a server error and a timeout.
+ * happens: plain calls, an attachment, compression, a server error and a timeout. Then
+ * the server keeps serving live traffic (baidu_std, HTTP/JSON and gRPC calls, some failing,
+ * some slow) while its builtin pages (/status, /vars with live charts, /rpcz, ...) show
+ * it: until Ctrl-C in a terminal, `DEMO_SECONDS` seconds otherwise (default 5).
  */
 import { Channel, Controller, ErrorCode, RpcError, Server } from "../../src/index.js";
 import { EchoService } from "../gen/peer_pb.js";
 import { peerService } from "../interop/peer-service.js";
 
-const server = new Server({ maxConcurrency: 1000 });
+const server = new Server({ maxConcurrency: 1000, rpcz: true });
 server.addService(EchoService, peerService);
 await server.start("127.0.0.1:0");
 console.log(`server: example.EchoService listening on ${server.address}`);
@@ -66,6 +69,56 @@ await new Promise<void>((resolve) => {
 const secs = (performance.now() - t0) / 1000;
 console.log(`client: ${N} calls with 64 in flight in ${secs.toFixed(2)}s (${Math.round(N / secs)} calls/s)`);
 
+// Live traffic for the builtin pages.
+const interactive = process.stdin.isTTY === true && process.env.DEMO_SECONDS === undefined;
+const seconds = Number(process.env.DEMO_SECONDS ?? 5);
+const base = `http://${server.address}`;
+console.log(`builtin pages: ${base}/ (open it in a browser; curl gets text)`);
+console.log(`  ${base}/status  ${base}/vars  ${base}/rpcz  ${base}/connections  ${base}/brpc_metrics`);
+console.log(
+  interactive
+    ? "live traffic: baidu_std, HTTP/JSON and gRPC calls; Ctrl-C stops"
+    : `live traffic: baidu_std, HTTP/JSON and gRPC calls for ${seconds}s (DEMO_SECONDS=N to change)`,
+);
+const grpc = new Channel(server.address, { protocol: "h2:grpc", timeoutMs: 500 });
+const grpcEcho = grpc.client(EchoService);
+let tick = 0;
+const counts = { ok: 0, failed: 0 };
+const count = (p: Promise<unknown>): void => {
+  p.then(
+    () => counts.ok++,
+    () => counts.failed++,
+  );
+};
+const traffic = setInterval(() => {
+  tick++;
+  for (let i = 0; i < 10; i++) {
+    // Mostly fast calls; every 20th fails, every 50th takes 50-100 ms.
+    const n = tick * 10 + i;
+    const failCode = n % 20 === 0 ? ErrorCode.EINTERNAL : 0;
+    const sleepMs = n % 50 === 0 ? 50 + (n % 51) : 0;
+    count(echo.echo({ message: `live ${n}`, failCode, sleepMs }));
+  }
+  count(grpcEcho.echo({ message: `grpc ${tick}` }));
+  count(
+    fetch(`${base}/example.EchoService/Echo`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ message: `http ${tick}` }),
+    }).then((r) => r.text()),
+  );
+}, 20);
+await new Promise<void>((resolve) => {
+  if (interactive) {
+    process.once("SIGINT", () => resolve());
+  } else {
+    setTimeout(resolve, seconds * 1000);
+  }
+});
+clearInterval(traffic);
+console.log(`live traffic: ${counts.ok} calls ok, ${counts.failed} failed on purpose or slow`);
+
+grpc.close();
 channel.close();
 await server.stop();
 console.log("server: stopped");

@@ -8,9 +8,13 @@ import { now, TimerEntry, timers } from "../io/timers.js";
 import type { StreamSettings } from "../protocol/baidu-std/meta.js";
 import { compressTypeOf } from "../protocol/compress.js";
 import { wireIdOf } from "../protocol/streaming-rpc/meta.js";
+import type { Span } from "../rpcz/span.js";
+import { rpczState } from "../rpcz/store.js";
+import { beginClientSpan, clientSpanSent, endClientSpan } from "../rpcz/trace.js";
 import type { Stream } from "../stream/stream.js";
 import type { Connection, PendingCall } from "../transport/connection.js";
 import type { CallOptions, ChannelCore } from "./channel-core.js";
+import type { ChannelMethodStatus } from "./channel-status.js";
 import type { Controller } from "./controller.js";
 import type { ClientMethod } from "./method.js";
 import { RequestError } from "./request-error.js";
@@ -62,12 +66,16 @@ export class ClientCall extends TimerEntry implements PendingCall {
   credential: Uint8Array | undefined = undefined;
   retried = 0;
   done = false;
+  /** Where the call's outcome is recorded (the channel's metrics), if anywhere. */
+  stats: ChannelMethodStatus | undefined = undefined;
   /** Streams created with this call (the first one carries the response). */
   readonly streams: Stream[] | undefined;
   /** The server's stream settings from the response, when it accepted the streams. */
   responseStreamSettings: StreamSettings | undefined = undefined;
   remoteSide: string;
   localSide = "";
+  /** The call's rpcz span when it is traced (its ids go out with the request). */
+  span: Span | undefined = undefined;
   #resolve!: (v: unknown) => void;
   #reject!: (e: unknown) => void;
   #errorText = "";
@@ -100,6 +108,7 @@ export class ClientCall extends TimerEntry implements PendingCall {
     this.contentType = co.contentType;
     this.remoteSide = channel.address;
     this.startTime = now();
+    if (rpczState.armed) this.span = beginClientSpan(this, opts?.parentSpan);
     // A shared executor: no closure per call.
     this.promise = new Promise(captureResolvers);
     this.#resolve = capturedResolve;
@@ -207,7 +216,9 @@ export class ClientCall extends TimerEntry implements PendingCall {
       this.fail(ErrorCode.EREQUEST, text, false);
       return;
     }
+    if (this.span !== undefined) clientSpanSent(this.span);
     conn.pending.set(id, this);
+    if (this.stats !== undefined) conn.stampReads = true;
     conn.messagesOut++;
     conn.scheduleFlush();
     if (this.streams !== undefined) {
@@ -259,7 +270,15 @@ export class ClientCall extends TimerEntry implements PendingCall {
       return;
     }
     this.done = true;
+    const stats = this.stats;
+    if (stats !== undefined) {
+      // Frame protocols: when the response's chunk was read (one clock read per chunk).
+      const conn = this.conn;
+      const end = conn?.stampReads ? conn.readAt : now();
+      stats.latency.record(Math.round((end - this.startTime) * 1000));
+    }
     this.#cleanup(true);
+    if (this.span !== undefined) endClientSpan(this, 0, "");
     if (this.streams !== undefined) this.#connectStreams(0, "");
     const cntl = this.cntl;
     if (cntl !== undefined) {
@@ -294,6 +313,8 @@ export class ClientCall extends TimerEntry implements PendingCall {
   #finishFailed(code: number): void {
     this.done = true;
     this.#cleanup(false);
+    this.stats?.errors.add(1);
+    if (this.span !== undefined) endClientSpan(this, code, this.#errorText);
     if (this.streams !== undefined) this.#connectStreams(code, this.#errorText);
     const err = new RpcError(code, this.#errorText);
     if (this.cntl !== undefined) this.#fillController(this.cntl, code, err.text);

@@ -1,6 +1,7 @@
 /** Types shared by the Channel and the calls it runs. */
 import type { Authenticator } from "../auth.js";
 import type { Protocol } from "../protocol/protocol.js";
+import type { Span } from "../rpcz/span.js";
 import type { Stream } from "../stream/stream.js";
 import type { Connection } from "../transport/connection.js";
 import type { ClientTlsOptions } from "../transport/tls.js";
@@ -67,6 +68,20 @@ export interface ChannelOptions {
   h2Engine?: "builtin" | "node";
   /** Decide whether a failed attempt is retried (default: brpc's retryable set). ERPCTIMEDOUT and ECANCELED never are. */
   retryPolicy?: (code: number) => boolean;
+  /**
+   * Record every call's latency and errors per method and expose them as
+   * `rpc_client_<address>_<method>_{count,qps,latency,...,error,eps}` (default true; see
+   * docs/metrics.md). Channels with the same prefix share the variables.
+   */
+  metrics?: boolean;
+  /** Name in the metrics prefix instead of the address: `rpc_client_<metricsName>_...`. */
+  metricsName?: string;
+  /**
+   * Trace this channel's calls into rpcz and send their trace ids, even when rpcz is off
+   * process-wide (default false; see docs/rpcz.md). Calls made in a traced handler are
+   * traced anyway.
+   */
+  rpcz?: boolean;
 }
 
 /** Per-call options; anything unset falls back to the controller, then to the channel. */
@@ -99,6 +114,13 @@ export interface CallOptions {
   stream?: Stream;
   /** Create several streams with this call (brpc StreamCreate with n > 1). */
   streams?: Stream[];
+  /**
+   * rpcz: make this call a child of `parentSpan` (e.g. `ctx.span` of a handler): same trace
+   * id, parent span id = its span id. Needed only where the current handler's span cannot
+   * be found by itself (`asyncContext: false`, or code running outside the handler's
+   * async context). Undefined: the span of the handler the call is made in, if traced.
+   */
+  parentSpan?: Span | undefined;
 }
 
 /** Where a call gets its connection; one implementation per connection type. */
@@ -130,6 +152,8 @@ export interface ResolvedChannelOptions {
   deliverTimeoutMs: boolean;
   writeStallTimeoutMs: number;
   keepAliveMs: number;
+  /** Trace every call of this channel (ChannelOptions.rpcz). */
+  rpcz?: boolean;
 }
 
 /** What a call needs from its channel. @internal */

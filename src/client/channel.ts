@@ -22,6 +22,7 @@ import {
   type StreamingKind,
 } from "../protocol/http-client/streaming.js";
 import { type Protocol, protocols } from "../protocol/protocol.js";
+import { applyRpczOption } from "../rpcz/trace.js";
 import {
   DEFAULT_KEEPALIVE_MS,
   DEFAULT_MAX_BODY_SIZE,
@@ -38,6 +39,13 @@ import type {
   ConnectionSource,
   ResolvedChannelOptions,
 } from "./channel-core.js";
+import {
+  acquireChannelStatus,
+  type ChannelMethodStatus,
+  type ChannelStatus,
+  channelMetricsPrefix,
+  releaseChannelStatus,
+} from "./channel-status.js";
 import { openConnection } from "./connect.js";
 import { createConnectionSource } from "./connection-source.js";
 import { type ClientMethod, clientMethodOf, rawMethodOf } from "./method.js";
@@ -84,6 +92,9 @@ export class Channel implements ChannelCore {
   readonly address: string;
   readonly endpoint: Endpoint;
   readonly #retryPolicy: ((code: number) => boolean) | undefined;
+  readonly #status: ChannelStatus | undefined;
+  #lastMethod: ClientMethod | undefined = undefined;
+  #lastStatus: ChannelMethodStatus | undefined = undefined;
   #closed = false;
 
   /** `address` is "ip:port", "host:port", "[ipv6]:port" or "unix:path". */
@@ -120,8 +131,13 @@ export class Channel implements ChannelCore {
       deliverTimeoutMs: options.deliverTimeoutMs ?? false,
       writeStallTimeoutMs: options.writeStallTimeoutMs ?? DEFAULT_WRITE_STALL_TIMEOUT_MS,
       keepAliveMs: options.keepAliveMs ?? DEFAULT_KEEPALIVE_MS,
+      rpcz: applyRpczOption(options.rpcz),
     };
     this.#retryPolicy = options.retryPolicy;
+    this.#status =
+      (options.metrics ?? true)
+        ? acquireChannelStatus(channelMetricsPrefix(options.metricsName ?? this.address))
+        : undefined;
     const auth = options.auth;
     const tls = clientTlsOf(options.tls);
     const connOptions = {
@@ -209,8 +225,17 @@ export class Channel implements ChannelCore {
     return this.#retryPolicy !== undefined ? this.#retryPolicy(code) : RETRYABLE_BY_DEFAULT.has(code);
   }
 
+  /**
+   * The per-method statistics of this channel's calls (shared with the channels of the same
+   * prefix), undefined when `ChannelOptions.metrics` is false. See docs/metrics.md.
+   */
+  get metrics(): ChannelStatus | undefined {
+    return this.#status;
+  }
+
   /** Close the channel's connections; calls still in flight fail. Later calls fail with EINVAL. */
   close(): void {
+    if (!this.#closed && this.#status !== undefined) releaseChannelStatus(this.#status);
     this.#closed = true;
     this.source.close();
   }
@@ -248,8 +273,24 @@ export class Channel implements ChannelCore {
       const text = `Invalid call options: ${err instanceof Error ? err.message : String(err)}`;
       return this.#refuse(ErrorCode.EINVAL, text, opts);
     }
-    if (this.#closed) call.fail(ErrorCode.EINVAL, "Channel is closed", false);
-    else if (!call.done) call.issue();
+    if (this.#closed) {
+      call.fail(ErrorCode.EINVAL, "Channel is closed", false);
+      return call.promise;
+    }
+    const st = this.#status;
+    if (st !== undefined) {
+      // The last method's status is cached: a loop calling one method skips the lookup.
+      let ms = this.#lastStatus;
+      if (method !== this.#lastMethod || ms === undefined) {
+        ms = st.of(method.fullName);
+        this.#lastMethod = method;
+        this.#lastStatus = ms;
+      }
+      // Canceled before it was issued: an error already.
+      if (call.done) ms.errors.add(1);
+      else call.stats = ms;
+    }
+    if (!call.done) call.issue();
     return call.promise;
   }
 }

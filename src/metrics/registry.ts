@@ -96,6 +96,11 @@ export class MetricRegistry {
     return this.vars.get(name)?.series?.json();
   }
 
+  /** True if `name` is exposed and keeps a series (`seriesJson(name)` gives its chart). */
+  hasSeries(name: string): boolean {
+    return this.vars.get(name)?.series !== undefined;
+  }
+
   /** Sorted names of exposed families matching `filter` (same syntax as `listVariables`). */
   listFamilies(filter = ""): string[] {
     const f = new NameFilter(filter);

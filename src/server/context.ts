@@ -10,6 +10,7 @@ import type { GrpcCallInfo } from "../protocol/grpc/metadata.js";
 import type { HttpCall } from "../protocol/http/call.js";
 import { userFieldsOfHeaders } from "../protocol/http/user-fields.js";
 import { wireIdOf } from "../protocol/streaming-rpc/meta.js";
+import type { Span } from "../rpcz/span.js";
 import type { StreamOptions } from "../stream/options.js";
 import { Stream } from "../stream/stream.js";
 import type { Connection } from "../transport/connection.js";
@@ -38,6 +39,11 @@ export class ServerContext {
   traceId: bigint | undefined = undefined;
   spanId: bigint | undefined = undefined;
   parentSpanId: bigint | undefined = undefined;
+  /**
+   * This call's rpcz span when it is traced (rpcz on, or the client sent a trace id):
+   * its ids, timings and annotations (see docs/rpcz.md). Undefined otherwise.
+   */
+  span: Span | undefined = undefined;
   /** The client's timeout as sent on the wire (baidu_std `timeout_ms`), if any. */
   timeoutMs: number | undefined = undefined;
   /** When the request was received (Date.now()). */
@@ -74,6 +80,13 @@ export class ServerContext {
   generation = -1;
   /** @internal counted against the server's max_concurrency. */
   countedServer = false;
+  /** @internal performance.now() when the request arrived (set while the server's metrics are on). */
+  startMs = 0;
+  /**
+   * @internal the call was recorded in the server's metrics, or must not be (metrics off,
+   * builtin pages).
+   */
+  metricsDone = false;
   /** @internal the client's streams announced in the request (brpc stream_settings). */
   remoteStreamSettings: StreamSettings | undefined = undefined;
   /** @internal streams accepted by the handler. */
@@ -181,6 +194,14 @@ export class ServerContext {
     const t = text ?? describeError(code);
     const prefix = this.#identity === "" ? "" : `[${this.#identity}]`;
     this.#errorText = `${this.#errorText === "" ? "" : `${this.#errorText} `}${prefix}[E${code}]${t}`;
+  }
+
+  /**
+   * Add a timestamped note to this call's rpcz span (brpc `TRACEPRINTF`), shown by
+   * `/rpcz`. Does nothing when the call is not traced.
+   */
+  annotate(text: string): void {
+    this.span?.annotate(text);
   }
 
   /** True if the client created streams with this request (brpc `has_remote_stream`). */

@@ -6,13 +6,22 @@ import { unlink } from "node:fs/promises";
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import type { Authenticator } from "../auth.js";
+import {
+  closeInternal,
+  type InternalListener,
+  internalEndpoint,
+  listenInternal,
+} from "../builtin/internal-port.js";
 import { ErrorCode } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
 import { registerBuiltins } from "../global.js";
 import { log } from "../log.js";
+import { toUnderscoredName } from "../metrics/name.js";
 import { type HttpServerOptions, httpOptionsOf, setHttpServerOptions } from "../protocol/http/options.js";
 import { RestfulRouter } from "../protocol/http/restful.js";
 import { type Protocol, serverProtocols } from "../protocol/protocol.js";
+import { type RpczOptions, rpczState } from "../rpcz/store.js";
+import { applyRpczOption, beginServerSpan, endServerSpan, runInSpan, spanDone } from "../rpcz/trace.js";
 import {
   Connection,
   type ConnectionOwner,
@@ -24,6 +33,8 @@ import {
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../transport/endpoint.js";
 import { createTlsServer, type ServerTlsOptions, type TlsServer } from "../transport/tls.js";
 import { ServerContext } from "./context.js";
+import { MethodStatus } from "./method-status.js";
+import { ServerMetrics } from "./server-metrics.js";
 import type { ServiceImpl } from "./service-impl.js";
 import {
   type MethodEntry,
@@ -73,6 +84,42 @@ export interface ServerOptions {
    * docs/http.md.
    */
   http?: HttpServerOptions;
+  /**
+   * Serve the builtin pages: `/status`, `/vars`, `/flags`, `/connections`, `/brpc_metrics`...
+   * (brpc `has_builtin_services`). Default true; false answers them 404 on every port.
+   * See docs/builtin.md.
+   */
+  builtinServices?: boolean;
+  /**
+   * Serve the builtin pages only on this extra listener (brpc `internal_port`): a port on
+   * the host of the server's address, or an address of its own ("127.0.0.1:9000",
+   * "unix:/run/admin.sock"; port 0 picks one, see `server.internalAddress`). Every protocol
+   * is served there too; the main port answers builtin pages with 403 EPERM.
+   */
+  internalPort?: number | string;
+  /** Text of `/version` (brpc `Server::set_version()`); default the services' names joined by "+". */
+  version?: string;
+  /**
+   * Let `/flags/NAME?setvalue=VALUE` change reloadable flags at run time. Default false:
+   * such requests get 403 EPERM (brpc allows it unless `-immutable_flags`).
+   */
+  allowFlagChanges?: boolean;
+  /**
+   * Automatic metrics (brpc's server and method bvars, the process variables, connection
+   * traffic rates): default true; false records and exposes nothing. See docs/metrics.md.
+   */
+  metrics?: boolean;
+  /**
+   * Name in the metrics prefix instead of the port: `rpc_server_<serverInfoName>_...`
+   * (brpc `server_info_name`). Default "": `rpc_server_<port>`.
+   */
+  serverInfoName?: string;
+  /**
+   * Trace the calls of this server into rpcz (brpc `-enable_rpcz`, default off; see
+   * docs/rpcz.md). An object also sets rpcz's process-wide settings (`maxSpans`, ...).
+   * `setRpczEnabled(true)` turns it on for every server and channel.
+   */
+  rpcz?: boolean | RpczOptions;
 }
 
 /** Per-service options of {@link Server.addService}. */
@@ -92,9 +139,13 @@ type State = "idle" | "starting" | "running" | "stopping" | "stopped";
 
 /** A brpc-ts server. */
 export class Server implements ConnectionOwner {
-  readonly options: Readonly<Required<Omit<ServerOptions, "auth" | "tls" | "http">>> & {
+  readonly options: Readonly<
+    Required<Omit<ServerOptions, "auth" | "tls" | "http" | "internalPort" | "version">>
+  > & {
     auth: Authenticator | undefined;
     tls: ServerTlsOptions | undefined;
+    internalPort: number | string | undefined;
+    version: string | undefined;
   };
   readonly #registry = new ServiceRegistry();
   readonly #restful = new RestfulRouter();
@@ -107,8 +158,16 @@ export class Server implements ConnectionOwner {
   #idleTimer: NodeJS.Timeout | undefined;
   #drained: (() => void) | undefined;
   #concurrency = 0;
+  /** The automatic metrics; undefined when `options.metrics` is false. */
+  readonly #metrics: ServerMetrics | undefined;
   /** Bumped by stop(): requests admitted before it no longer count once it gave up on them. */
   #generation = 0;
+  /** @internal This server traces its calls (`ServerOptions.rpcz`, /rpcz/enable|disable). */
+  rpczEnabled = false;
+  /** The listener of `options.internalPort` while running. */
+  #internal: InternalListener | undefined;
+  /** Connections accepted on the internal port. */
+  readonly #internalConns = new WeakSet<Connection>();
 
   constructor(options: ServerOptions = {}) {
     registerBuiltins();
@@ -120,11 +179,26 @@ export class Server implements ConnectionOwner {
       maxUnwrittenBytes: options.maxUnwrittenBytes ?? DEFAULT_MAX_UNWRITTEN_BYTES,
       auth: options.auth,
       stopGraceMs: options.stopGraceMs ?? 5000,
-      hideAddressInErrors: options.hideAddressInErrors ?? false,
+      // brpc's security mode (internal port, or no builtin pages) hides the address too.
+      hideAddressInErrors:
+        options.hideAddressInErrors ??
+        (options.internalPort !== undefined || options.builtinServices === false),
       writeStallTimeoutMs: options.writeStallTimeoutMs ?? DEFAULT_WRITE_STALL_TIMEOUT_MS,
       keepAliveMs: options.keepAliveMs ?? DEFAULT_KEEPALIVE_MS,
       tls: options.tls,
+      metrics: options.metrics ?? true,
+      serverInfoName: options.serverInfoName ?? "",
+      rpcz: options.rpcz ?? false,
+      builtinServices: options.builtinServices ?? true,
+      internalPort: options.internalPort,
+      version: options.version,
+      allowFlagChanges: options.allowFlagChanges ?? false,
     };
+    if (options.internalPort !== undefined && !this.options.builtinServices) {
+      throw new TypeError("ServerOptions.internalPort serves the builtin pages: it needs builtinServices");
+    }
+    this.rpczEnabled = applyRpczOption(options.rpcz);
+    this.#metrics = this.options.metrics ? new ServerMetrics(this) : undefined;
     // Validates them (RangeError) and applies them to this server's HTTP frontend.
     if (options.http !== undefined) setHttpServerOptions(this, options.http);
   }
@@ -155,6 +229,7 @@ export class Server implements ConnectionOwner {
         opts.maxConcurrency?.[m.name] ??
         opts.maxConcurrency?.[m.desc?.localName ?? ""] ??
         this.options.methodMaxConcurrency;
+      if (this.#metrics !== undefined) m.status = new MethodStatus(m);
     }
     return this;
   }
@@ -166,7 +241,10 @@ export class Server implements ConnectionOwner {
   addRawService(fullName: string, handlers: Record<string, RawMethodHandler>): this {
     this.#checkIdle("addRawService");
     const svc = this.#registry.addRaw(fullName, handlers);
-    for (const m of svc.methods.values()) m.maxConcurrency = this.options.methodMaxConcurrency;
+    for (const m of svc.methods.values()) {
+      m.maxConcurrency = this.options.methodMaxConcurrency;
+      if (this.#metrics !== undefined) m.status = new MethodStatus(m);
+    }
     return this;
   }
 
@@ -181,6 +259,35 @@ export class Server implements ConnectionOwner {
   /** Requests being processed now (all methods). */
   get concurrency(): number {
     return this.#concurrency;
+  }
+
+  /**
+   * Prefix of this server's variables (brpc's `ServerPrefix()`): `rpc_server_<port>`, or
+   * `rpc_server_<serverInfoName>` when that option is set (underscored, as exposed). A server
+   * on a Unix socket that has no serverInfoName uses its path. Throws before start() then.
+   */
+  get metricsPrefix(): string {
+    const name = this.options.serverInfoName;
+    if (name !== "") return toUnderscoredName(`rpc_server_${name}`);
+    const ep = this.#endpoint;
+    if (ep === undefined) throw new Error("server is not started");
+    return toUnderscoredName(`rpc_server_${ep.kind === "tcp" ? ep.port : ep.path}`);
+  }
+
+  /**
+   * Requests that failed before reaching a method: unknown service or method, server
+   * stopping or at its limit, bad requests (brpc's `non_service_error`). 0 with metrics off.
+   */
+  get nonServiceErrors(): number {
+    return this.#metrics?.nonServiceErrors.value ?? 0;
+  }
+
+  /**
+   * The statistics of a method by full name ("example.EchoService.Echo"): count, errors,
+   * latency, concurrency. Undefined for an unknown method or with metrics off.
+   */
+  methodStatus(fullMethodName: string): MethodStatus | undefined {
+    return this.#registry.method(fullMethodName)?.status;
   }
 
   /** The registered services. @internal */
@@ -225,6 +332,29 @@ export class Server implements ConnectionOwner {
     return this.#connections;
   }
 
+  /** Address of the internal port (`options.internalPort`) while running, as brpc prints it. */
+  get internalAddress(): string | undefined {
+    const ep = this.#internal?.endpoint;
+    return ep === undefined ? undefined : formatEndpoint(ep);
+  }
+
+  /** @internal True if `conn` came in on the internal port. */
+  isInternalConnection(conn: Connection): boolean {
+    return this.#internalConns.has(conn);
+  }
+
+  /** @internal Change `idleTimeoutSec` at run time (the /flags page): the reaper follows. */
+  setIdleTimeoutSec(sec: number): void {
+    (this.options as { idleTimeoutSec: number }).idleTimeoutSec = sec;
+    if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer);
+    this.#idleTimer = undefined;
+    if (sec > 0 && this.#state === "running") {
+      const ms = sec * 1000;
+      this.#idleTimer = setInterval(() => this.#reapIdle(ms), Math.max(50, Math.min(1000, ms / 4)));
+      this.#idleTimer.unref();
+    }
+  }
+
   /** Start listening on "ip:port" (port 0 picks a free one), a port number, or "unix:path". */
   async start(address: string | number): Promise<void> {
     if (this.#state !== "idle" && this.#state !== "stopped") throw new Error(`server is ${this.#state}`);
@@ -252,7 +382,20 @@ export class Server implements ConnectionOwner {
     this.#net = net;
     const a = net.address();
     this.#endpoint = ep.kind === "tcp" && a !== null && typeof a === "object" ? { ...ep, port: a.port } : ep;
+    if (this.options.internalPort !== undefined) {
+      try {
+        const iep = internalEndpoint(this.options.internalPort, this.#endpoint);
+        this.#internal = await listenInternal(iep, (s) => this.#onSocket(s, true));
+      } catch (err) {
+        await new Promise<void>((resolve) => net.close(() => resolve()));
+        if (this.#endpoint.kind === "unix") await unlink(this.#endpoint.path).catch(() => {});
+        this.#net = undefined;
+        this.#state = "idle";
+        throw err;
+      }
+    }
     this.#state = "running";
+    this.#metrics?.expose(this.metricsPrefix);
     if (this.options.idleTimeoutSec > 0) {
       const ms = this.options.idleTimeoutSec * 1000;
       this.#idleTimer = setInterval(() => this.#reapIdle(ms), Math.max(50, Math.min(1000, ms / 4)));
@@ -269,6 +412,7 @@ export class Server implements ConnectionOwner {
     this.#state = "stopping";
     const net = this.#net;
     const closed = new Promise<void>((resolve) => (net ? net.close(() => resolve()) : resolve()));
+    const internalClosed = closeInternal(this.#internal);
     if (this.#concurrency > 0 && graceMs > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, graceMs);
@@ -287,10 +431,13 @@ export class Server implements ConnectionOwner {
     for (const svc of this.#registry.services()) for (const m of svc.methods.values()) m.concurrency = 0;
     for (const c of [...this.#connections]) c.close();
     await closed;
+    await internalClosed;
+    this.#internal = undefined;
     if (this.#idleTimer !== undefined) clearInterval(this.#idleTimer);
     this.#idleTimer = undefined;
     this.#net = undefined;
     if (this.#endpoint?.kind === "unix") await unlink(this.#endpoint.path).catch(() => {});
+    this.#metrics?.hide();
     this.#state = "stopped";
   }
 
@@ -300,7 +447,7 @@ export class Server implements ConnectionOwner {
     }
   }
 
-  #onSocket(socket: Socket): void {
+  #onSocket(socket: Socket, internal = false): void {
     if (this.#state !== "running" && this.#state !== "stopping") {
       socket.destroy();
       return;
@@ -314,7 +461,10 @@ export class Server implements ConnectionOwner {
       detectTimeoutMs: httpOptionsOf(this).headerTimeoutMs,
     });
     conn.state.server = this;
+    // Metrics: requests start when their chunk was read (one clock read per chunk).
+    if (this.#metrics !== undefined) conn.stampReads = true;
     this.#connections.add(conn);
+    if (internal) this.#internalConns.add(conn);
   }
 
   /** @internal */
@@ -336,7 +486,11 @@ export class Server implements ConnectionOwner {
 
   /** @internal Create the context of a request arriving on `conn`. */
   newContext(protocol: string, conn: Connection): ServerContext {
-    return new ServerContext(protocol, conn, this.options.hideAddressInErrors ? "" : conn.localSide);
+    const ctx = new ServerContext(protocol, conn, this.options.hideAddressInErrors ? "" : conn.localSide);
+    // Frame protocols (baidu_std): when the request's chunk was read. HTTP, h2: now.
+    if (this.#metrics !== undefined) ctx.startMs = conn.takenOver ? performance.now() : conn.readAt;
+    else ctx.metricsDone = true;
+    return ctx;
   }
 
   // Admission steps. Protocols call them in brpc's order for that protocol (baidu_std:
@@ -346,6 +500,9 @@ export class Server implements ConnectionOwner {
 
   /** @internal ELOGOFF when the server is not running. */
   checkRunning(ctx: ServerContext): boolean {
+    // Every protocol starts admission here, once the request's ids are known: trace it if
+    // rpcz is on or the client traces it (brpc IsTraceable).
+    if (this.rpczEnabled || rpczState.enabled || ctx.traceId !== undefined) beginServerSpan(ctx);
     if (this.#state === "running") return true;
     ctx.setFailed(ErrorCode.ELOGOFF, "Server is stopping");
     return false;
@@ -378,6 +535,11 @@ export class Server implements ConnectionOwner {
         ErrorCode.ELIMIT,
         `Rejected by ${method.fullName}'s ConcurrencyLimiter, concurrency=${method.concurrency}`,
       );
+      // brpc counts the rejection as an error of the method, not a non-service error.
+      if (!ctx.metricsDone) {
+        ctx.metricsDone = true;
+        method.status?.errors.add(1);
+      }
       return false;
     }
     this.#count(ctx);
@@ -426,6 +588,8 @@ export class Server implements ConnectionOwner {
 
   /** @internal A request is over (response sent or dropped): release what it counted. Idempotent. */
   endCall(ctx: ServerContext): void {
+    if (!ctx.metricsDone) this.#recordCall(ctx);
+    if (ctx.span !== undefined) endServerSpan(ctx);
     if (ctx.generation < 0) return;
     const current = ctx.generation === this.#generation;
     ctx.generation = -1;
@@ -442,6 +606,27 @@ export class Server implements ConnectionOwner {
     }
   }
 
+  /** Record a call that is over in its method's status, or as a non-service error. */
+  #recordCall(ctx: ServerContext): void {
+    ctx.metricsDone = true;
+    const m = ctx.method;
+    if (m === undefined) {
+      if (ctx.failed) this.#metrics?.nonServiceErrors.add(1);
+      return;
+    }
+    // Undefined for builtin methods (gRPC health).
+    const st = m.status;
+    if (st === undefined) return;
+    if (ctx.failed) {
+      st.errors.add(1);
+      return;
+    }
+    const conn = ctx.connection;
+    // Frame protocols: until the response reaches the socket, one clock read per flush.
+    if (!conn.takenOver && !conn.failed) conn.recordAtFlush(st.latency, ctx.startMs);
+    else st.latency.record(Math.round((performance.now() - ctx.startMs) * 1000));
+  }
+
   /**
    * @internal Run the handler of `method` with `req`; `done(ctx, response)` is called
    * exactly once, with `ctx` failed if the handler threw or failed it.
@@ -453,6 +638,8 @@ export class Server implements ConnectionOwner {
     done: (ctx: ServerContext, res: unknown) => void,
   ): void {
     const h = method.handler;
+    const span = ctx.span;
+    if (span !== undefined) done = spanDone(span, done);
     if (h === undefined) {
       ctx.setFailed(ErrorCode.EINTERNAL, `Method ${method.name}() not implemented.`);
       done(ctx, undefined);
@@ -460,7 +647,8 @@ export class Server implements ConnectionOwner {
     }
     let out: unknown;
     try {
-      out = (h as (req: unknown, ctx: ServerContext) => unknown)(req, ctx);
+      const fn = h as (req: unknown, ctx: ServerContext) => unknown;
+      out = span === undefined ? fn(req, ctx) : runInSpan(span, fn, req, ctx, this.rpczEnabled);
     } catch (err) {
       failFromThrow(ctx, err);
       done(ctx, undefined);

@@ -5,6 +5,7 @@
 import type { DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
 import { codecOf, type MessageCodec } from "../codec/index.js";
 import type { ServerContext } from "./context.js";
+import type { MethodStatus } from "./method-status.js";
 
 /** A typed handler: request message in, response (message or init object) out. */
 export type MethodHandler = (req: unknown, ctx: ServerContext) => unknown;
@@ -32,6 +33,8 @@ export class MethodEntry {
   maxConcurrency = 0;
   /** Calls of this method currently running. */
   concurrency = 0;
+  /** Statistics of the method (brpc's `MethodStatus`); undefined when the server's metrics are off. */
+  status: MethodStatus | undefined = undefined;
 
   constructor(
     service: ServiceEntry,

@@ -9,7 +9,14 @@ import { now } from "../io/timers.js";
 import { Writer } from "../io/writer.js";
 import { log } from "../log.js";
 import { ParseError, type Protocol } from "../protocol/protocol.js";
+import type { ConnectionRates } from "./connection-stats.js";
 import { unwatchWrites, watchWrites } from "./watchdog.js";
+
+/** Where {@link Connection.recordAtFlush} records a latency (a `LatencyRecorder`). */
+export interface LatencySink {
+  /** One latency, in microseconds. */
+  record(us: number): void;
+}
 
 /** A client call waiting for its response on a connection. */
 export interface PendingCall {
@@ -67,6 +74,13 @@ const EXTERNAL_THRESHOLD = 64 * 1024;
 
 let nextConnectionId = 1;
 
+/**
+ * Connections not failed or closed yet, by role (brpc's `rpc_socket_count` is their sum,
+ * `rpc_channel_connection_count` the client ones). Counts only brpc-ts's own connections:
+ * servers' and those of baidu_std / streaming channels (http and h2 channels use node's).
+ */
+export const liveConnections = { server: 0, client: 0 };
+
 function flushTick(conn: Connection): void {
   conn.flush();
 }
@@ -104,10 +118,31 @@ export class Connection {
   /** When {@link activity} was last seen to change ({@link now} clock), maintained by {@link idleFor}. */
   #activeAt = now();
   #seenActivity = 0;
+  /** Bytes received so far. */
   bytesIn = 0;
+  /** Bytes sent so far. */
   bytesOut = 0;
+  /** Messages (requests or responses, stream frames) received so far. */
   messagesIn = 0;
+  /** Messages sent so far. */
   messagesOut = 0;
+  /**
+   * Per-second and per-minute traffic, updated once a second by a running server with
+   * metrics on (server side only, as in brpc); undefined until the first update.
+   */
+  rates: ConnectionRates | undefined = undefined;
+  /**
+   * Stamp {@link readAt} on every read (set while metrics time the calls of this
+   * connection): one clock read per chunk, shared by the messages in it.
+   */
+  stampReads = false;
+  /** When the last chunk was read ({@link now} clock), if {@link stampReads}. */
+  readAt = 0;
+  /** Latencies to record at the next flush: recorders and start times ({@link recordAtFlush}). */
+  #timedRecorders: LatencySink[] = [];
+  #timedStarts: number[] = [];
+  /** Entries of the two arrays in use (they are reused, not emptied, between flushes). */
+  #timedCount = 0;
   /** Set once the connection failed; nothing is read or written afterwards. */
   failed = false;
   errorCode = 0;
@@ -145,6 +180,7 @@ export class Connection {
     this.owner = owner;
     this.options = options;
     this.#protocols = protocols;
+    liveConnections[role]++;
     if (role === "client" && protocols.length > 0) this.#current = protocols[0];
     socket.setNoDelay(true);
     const keepAlive = options.keepAliveMs ?? DEFAULT_KEEPALIVE_MS;
@@ -250,9 +286,33 @@ export class Connection {
     this.#queuedBytes += head.length + b.length;
   }
 
+  /**
+   * Record into `sink` the time from `startMs` ({@link now} clock) to the next flush, when
+   * the response just written reaches the socket: one clock read per flush, shared by
+   * every response in it.
+   */
+  recordAtFlush(sink: LatencySink, startMs: number): void {
+    const i = this.#timedCount++;
+    this.#timedRecorders[i] = sink;
+    this.#timedStarts[i] = startMs;
+    this.scheduleFlush();
+  }
+
+  #recordTimings(): void {
+    const t = now();
+    const sinks = this.#timedRecorders;
+    const starts = this.#timedStarts;
+    const n = this.#timedCount;
+    this.#timedCount = 0;
+    for (let i = 0; i < n; i++) {
+      (sinks[i] as LatencySink).record(Math.round((t - (starts[i] as number)) * 1000));
+    }
+  }
+
   /** Write everything pending now. */
   flush(): void {
     this.#flushScheduled = false;
+    if (this.#timedCount > 0) this.#recordTimings();
     if (this.failed) return;
     const tail = this.writer.take();
     if (this.#queue.length === 0) {
@@ -347,6 +407,7 @@ export class Connection {
   fail(code: number, text: string): void {
     if (this.failed) return;
     this.failed = true;
+    liveConnections[this.role]--;
     this.errorCode = code;
     this.errorText = text;
     this.#chunks = [];
@@ -436,6 +497,7 @@ export class Connection {
 
   #onData(chunk: Buffer): void {
     if (this.failed) return;
+    if (this.stampReads) this.readAt = now();
     this.bytesIn += chunk.length;
     this.activity++;
     if (this.#pendingLen > 0 || this.#paused) {

@@ -13,6 +13,7 @@ import {
   type CommonMetaFields,
   decodeRpcMeta,
   encodeRpcMeta,
+  encodeTracingFields,
   type RequestMetaFields,
   RpcMeta,
 } from "./meta.js";
@@ -43,6 +44,14 @@ export function packRequest(conn: Connection, call: ClientCall): void {
   reqFields.logId = call.logId;
   reqFields.requestId = call.requestId;
   reqFields.timeoutMs = call.channel.options.deliverTimeoutMs ? call.remainingMs() : undefined;
+  // rpcz: a traced call sends its ids (brpc sets all three when the call has a span).
+  const span = call.span;
+  if (span === undefined) reqFields.tracing = undefined;
+  else {
+    if (span.wireIds === undefined)
+      span.wireIds = encodeTracingFields(span.traceId, span.spanId, span.parentSpanId);
+    reqFields.tracing = span.wireIds;
+  }
   common.compressType = call.compressType;
   common.correlationId = call.correlationId;
   common.attachmentSize = attachment.length;
@@ -57,6 +66,7 @@ export function packRequest(conn: Connection, call: ClientCall): void {
   writeBody(w, call.method.input, call.request, call.contentType, call.compressType);
   if (ckAt >= 0) w.u32beAt(ckAt, maskCrc(crc32cUpdate(0, w.buf.subarray(w.start + bodyStart, w.pos))));
   finishHeader(w, at, metaSize, attachment.length);
+  if (span !== undefined) span.requestSize = w.mark() - bodyStart + attachment.length;
   if (attachment.length > 0) conn.writeExternal(attachment);
 }
 
@@ -103,6 +113,7 @@ export function processResponse(buf: Buffer, off: number, len: number, conn: Con
   }
   conn.pending.delete(id as number);
   call.responseStreamSettings = meta.streamSettings;
+  if (call.span !== undefined) call.span.responseSize = end - start;
   if (meta.errorCode !== 0) {
     call.fail(meta.errorCode, meta.errorText, call.channel.retryable(meta.errorCode), true);
     return;

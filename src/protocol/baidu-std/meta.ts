@@ -163,13 +163,32 @@ function decodeRequestMeta(r: Reader, m: RpcMeta): void {
     if (wt === 2 && f === 1) m.serviceName = r.string();
     else if (wt === 2 && f === 2) m.methodName = r.string();
     else if (wt === 0 && f === 3) m.logId = r.int64();
-    else if (wt === 0 && f === 4) m.traceId = r.int64();
-    else if (wt === 0 && f === 5) m.spanId = r.int64();
-    else if (wt === 0 && f === 6) m.parentSpanId = r.int64();
+    // Tracing ids are unsigned 64-bit in brpc (declared int64 in the .proto).
+    else if (wt === 0 && f === 4) m.traceId = readId(r);
+    else if (wt === 0 && f === 5) m.spanId = readId(r);
+    else if (wt === 0 && f === 6) m.parentSpanId = readId(r);
     else if (wt === 2 && f === 7) m.requestId = r.string();
     else if (wt === 0 && f === 8) m.timeoutMs = r.int32();
     else r.skip(wt);
   }
+}
+
+/** A varint as an unsigned 64-bit bigint, with two bigint operations instead of one per byte. */
+function readId(r: Reader): bigint {
+  const b = r.buf;
+  let p = r.pos;
+  let lo = 0; // bits 0..27
+  let hi = 0; // bits 28..69
+  for (let i = 0; ; i++) {
+    if (p >= r.end) throw new DecodeError("truncated varint");
+    const byte = b[p++] as number;
+    if (i < 4) lo |= (byte & 0x7f) << (7 * i);
+    else hi += (byte & 0x7f) * 2 ** (7 * (i - 4));
+    if (byte < 0x80) break;
+    if (i >= 9) throw new DecodeError("varint too long");
+  }
+  r.pos = p;
+  return hi === 0 ? BigInt(lo) : BigInt.asUintN(64, (BigInt(hi) << 28n) | BigInt(lo));
 }
 
 function decodeResponseMeta(r: Reader, m: RpcMeta): void {
@@ -249,6 +268,38 @@ export interface RequestMetaFields {
   parentSpanId?: bigint | undefined;
   requestId?: string | undefined;
   timeoutMs?: number | undefined;
+  /** Pre-encoded fields 4-6 (see {@link encodeTracingFields}); replaces traceId/spanId/parentSpanId. */
+  tracing?: Uint8Array | undefined;
+}
+
+/** Append the varint of unsigned 64-bit `v` to `out` at `p`; returns the new position. */
+function putVarint64(out: Uint8Array, p: number, v: bigint): number {
+  let lo = Number(v & 0xffffffffn);
+  let hi = Number(v >> 32n);
+  // 7 bits at a time from the 64-bit value held as two 32-bit halves.
+  while (hi !== 0 || lo > 0x7f) {
+    out[p++] = (lo & 0x7f) | 0x80;
+    lo = ((lo >>> 7) | ((hi & 0x7f) << 25)) >>> 0;
+    hi >>>= 7;
+  }
+  out[p++] = lo;
+  return p;
+}
+
+/**
+ * RpcRequestMeta fields 4 (trace_id), 5 (span_id) and 6 (parent_span_id) encoded once, for
+ * a traced call's every attempt (brpc sets all three when the call has a span).
+ */
+export function encodeTracingFields(traceId: bigint, spanId: bigint, parentSpanId: bigint): Uint8Array {
+  const tmp = new Uint8Array(33);
+  let p = 0;
+  tmp[p++] = 0x20;
+  p = putVarint64(tmp, p, BigInt.asUintN(64, traceId));
+  tmp[p++] = 0x28;
+  p = putVarint64(tmp, p, BigInt.asUintN(64, spanId));
+  tmp[p++] = 0x30;
+  p = putVarint64(tmp, p, BigInt.asUintN(64, parentSpanId));
+  return tmp.subarray(0, p);
 }
 
 /** Pre-encode RpcRequestMeta fields 1 and 2, which are the same for every call of a method. */
@@ -307,6 +358,7 @@ export function encodeRpcMeta(
     if (req.traceId !== undefined) len += 1 + varint64Size(req.traceId);
     if (req.spanId !== undefined) len += 1 + varint64Size(req.spanId);
     if (req.parentSpanId !== undefined) len += 1 + varint64Size(req.parentSpanId);
+    if (req.tracing !== undefined) len += req.tracing.length;
     let ridLen = 0;
     if (req.requestId !== undefined) {
       ridLen = utf8Len(req.requestId);
@@ -332,6 +384,7 @@ export function encodeRpcMeta(
       w.u8(0x30);
       w.varint64(req.parentSpanId);
     }
+    if (req.tracing !== undefined) w.raw(req.tracing);
     if (req.requestId !== undefined) {
       w.u8(0x3a);
       w.string(req.requestId);

@@ -144,7 +144,9 @@ function handleRequest(
   ctx.remoteStreamSettings = meta.streamSettings;
 
   // brpc's order: ELOGOFF, server ELIMIT, attachment_size, routing, EOVERCROWDED, method ELIMIT.
-  if (!server.admit(ctx)) {
+  const admitted = server.admit(ctx);
+  if (ctx.span !== undefined) ctx.span.requestSize = end - start;
+  if (!admitted) {
     sendResponse(ctx, undefined);
     return;
   }
@@ -252,6 +254,11 @@ function writeResponse(conn: Connection, ctx: ServerContext, res: unknown): void
   // A failed call carries the meta only: no body, no attachment.
   if (ctx.failed)
     writeErrorMeta(w, at, ctx.protocolData as number | bigint, ctx.errorCode, ctx.errorText, ctx, settings);
+  // rpcz: the payload (message + attachment) is the body size less the meta size of the header.
+  if (ctx.span !== undefined) {
+    const h = w.start + at;
+    ctx.span.responseSize = w.buf.readUInt32BE(h + 4) - w.buf.readUInt32BE(h + 8);
+  }
   if (strmAt >= 0) finishStreamFrame(w, strmAt, attachment.length);
   if (attachment.length > 0) conn.writeExternal(attachment);
   conn.messagesOut++;

@@ -460,6 +460,8 @@ class GrpcServerCall {
     }
     this.queue.push(m);
     this.queuedBytes += m.data.length;
+    // rpcz counts the DATA bytes: 5-byte prefix + message.
+    if (this.ctx.span !== undefined) this.ctx.span.requestSize += m.data.length + 5;
     if (
       !this.paused &&
       (this.queue.length >= MAX_QUEUED_MESSAGES || this.queuedBytes >= MAX_QUEUED_BYTES) &&
@@ -809,6 +811,7 @@ class GrpcServerCall {
     this.messagesSent++;
     this.conn.messagesOut++;
     if (!this.builtinH2) this.conn.bytesOut += framed.length;
+    if (this.ctx.span !== undefined) this.ctx.span.responseSize += framed.length;
     return ok;
   }
 

@@ -11,6 +11,7 @@ import { gzipSync } from "node:zlib";
 import type { ClientCall } from "../../client/call.js";
 import type { ConnectionType } from "../../client/channel-core.js";
 import { ErrorCode } from "../../errors/errno.js";
+import { clientSpanSent } from "../../rpcz/trace.js";
 import { rawBytes } from "../baidu-std/payload.js";
 import { CompressType, compressTypeName } from "../compress.js";
 import { formatGrpcTimeout } from "../grpc/framing.js";
@@ -129,6 +130,15 @@ export function buildRequest(
     if (left !== undefined) headers["grpc-timeout"] = formatGrpcTimeout(left);
     if (gzip) headers["grpc-encoding"] = "gzip";
     headers["grpc-accept-encoding"] = "identity,deflate,gzip";
+  }
+  const span = call.span;
+  if (span !== undefined) {
+    // rpcz: brpc's tracing headers, in decimal.
+    headers["x-bd-trace-id"] = span.traceId.toString();
+    headers["x-bd-span-id"] = span.spanId.toString();
+    headers["x-bd-parent-span-id"] = span.parentSpanId.toString();
+    span.requestSize = body?.length ?? 0;
+    clientSpanSent(span);
   }
   addUserHeaders(headers, call.userFields);
   addUserHeaders(headers, call.cntl?.httpRequestHeaders);

@@ -60,6 +60,11 @@ export function finishGrpcResponse(call: ClientCall, r: GrpcResponseEnd): void {
     cntl.httpStatusCode = r.status;
     cntl.httpResponseHeaders = h;
   }
+  if (call.span !== undefined) {
+    let n = 0;
+    for (const m of r.messages) n += m.data.length + 5;
+    call.span.responseSize = n;
+  }
   const gs = h["grpc-status"];
   if (gs === undefined) {
     if (r.status < 200 || r.status >= 300) {

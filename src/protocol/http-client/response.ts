@@ -60,6 +60,7 @@ export function finishHttpCall(call: ClientCall, r: HttpResult): void {
     cntl.httpStatusCode = r.status;
     cntl.httpResponseHeaders = r.headers;
   }
+  if (call.span !== undefined) call.span.responseSize = r.body.length;
   const t = call.method.output;
   const plainHttp = t.codec === undefined || hasNoFields(t);
   if (r.status < 200 || r.status >= 300) {

@@ -40,10 +40,15 @@ function badMethodText(name: string, svc: ServiceEntry | undefined): string {
   return s;
 }
 
+/** The builtin service named `name`, unless the server has none (`builtinServices: false`). */
+function builtinOf(server: Server, name: string): BuiltinService | undefined {
+  return server.options.builtinServices ? builtinServices.get(name) : undefined;
+}
+
 function findImpl(server: Server, path: string): Route | undefined {
   const { parts, firstEnd } = segments(path);
   if (parts.length === 0) {
-    const index = builtinServices.get("index");
+    const index = builtinOf(server, "index");
     return index === undefined ? undefined : { kind: "builtin", service: index, unresolvedPath: "" };
   }
   const first = parts[0] as string;
@@ -56,7 +61,7 @@ function findImpl(server: Server, path: string): Route | undefined {
   }
   const svc = server.findService(first);
   if (svc === undefined) {
-    const b = builtinServices.get(first);
+    const b = builtinOf(server, first);
     return b === undefined
       ? undefined
       : { kind: "builtin", service: b, unresolvedPath: parts.slice(1).join("/") };

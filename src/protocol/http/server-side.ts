@@ -220,7 +220,9 @@ function processRequest(
   }
 
   // brpc's order for HTTP: ELOGOFF, lookup, method limit, EOVERCROWDED, server limit.
-  if (!server.checkRunning(ctx)) {
+  const running = server.checkRunning(ctx);
+  if (ctx.span !== undefined) ctx.span.requestSize = body.length;
+  if (!running) {
     respond(ctx, undefined);
     return;
   }
@@ -232,6 +234,9 @@ function processRequest(
   }
   ctx.unresolvedPath = route.unresolvedPath;
   if (route.kind === "builtin") {
+    // Builtin pages are not method calls: no method statistics, no non-service errors.
+    ctx.metricsDone = true;
+    ctx.span = undefined; // builtin pages are not traced
     ctx.requestAttachment = body;
     let out: void | Promise<void>;
     try {
@@ -544,5 +549,6 @@ function writeResponse(ctx: ServerContext, result: unknown): void {
     w.attach(res);
     return;
   }
+  if (ctx.span !== undefined) ctx.span.responseSize = byteLength(body);
   (res as ServerResponse).end(body);
 }
