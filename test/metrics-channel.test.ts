@@ -6,20 +6,14 @@ import {
   Channel,
   defaultRegistry,
   defaultSampler,
-  describeVariable,
   ErrorCode,
   listVariables,
   type Server,
 } from "../src/index.js";
+import { num } from "./helpers/metrics.js";
 import { failure, startEchoServer } from "./helpers/servers.js";
 
 const ECHO = "example_echo_service_echo";
-
-function num(name: string): number {
-  const v = describeVariable(name);
-  assert.notEqual(v, undefined, `${name} is not exposed`);
-  return Number(v);
-}
 
 describe("channel metrics", () => {
   let server: Server;

@@ -8,7 +8,7 @@ import {
   PercentileReservoir,
   SAMPLES_PER_INTERVAL,
 } from "../src/metrics/index.js";
-import { clock } from "./helpers/metrics-clock.js";
+import { clock } from "./helpers/metrics.js";
 
 /** Deterministic shuffle (xorshift) so the tests do not depend on Math.random. */
 function shuffled(values: number[], seed: number): number[] {

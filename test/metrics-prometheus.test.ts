@@ -14,7 +14,7 @@ import {
   Sampler,
   Status,
 } from "../src/metrics/index.js";
-import { clock } from "./helpers/metrics-clock.js";
+import { clock } from "./helpers/metrics.js";
 
 describe("MetricFamily", () => {
   it("creates one member per label combination, by name or by position", () => {

@@ -18,16 +18,10 @@ import {
   setLogSink,
 } from "../src/index.js";
 import { ConnectionRates } from "../src/transport/connection-stats.js";
+import { num } from "./helpers/metrics.js";
 import { eventually, failure, startEchoServer } from "./helpers/servers.js";
 
 const ECHO = "example_echo_service_echo";
-
-/** The numeric value of an exposed variable (fails if it is not exposed). */
-function num(name: string): number {
-  const v = describeVariable(name);
-  assert.notEqual(v, undefined, `${name} is not exposed`);
-  return Number(v);
-}
 
 /** Two sampler ticks: windowed values (qps, latency, percentiles) include what was recorded. */
 function tick(): void {

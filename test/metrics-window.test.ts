@@ -20,7 +20,7 @@ import {
   Window,
 } from "../src/metrics/index.js";
 import { DIST } from "./helpers/child.js";
-import { clock } from "./helpers/metrics-clock.js";
+import { clock } from "./helpers/metrics.js";
 
 /** Points of a series JSON. */
 function points(json: string | undefined): number[] {

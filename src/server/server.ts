@@ -3,15 +3,10 @@
  * typed and raw services, concurrency limits, idle connection reaping and graceful stop.
  */
 import { unlink } from "node:fs/promises";
-import { createServer, type Server as NetServer, type Socket } from "node:net";
+import type { Server as NetServer, Socket } from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import type { Authenticator } from "../auth.js";
-import {
-  closeInternal,
-  type InternalListener,
-  internalEndpoint,
-  listenInternal,
-} from "../builtin/internal-port.js";
+import { internalEndpoint } from "../builtin/internal-port.js";
 import { ErrorCode } from "../errors/errno.js";
 import { RpcError } from "../errors/rpc-error.js";
 import { registerBuiltins } from "../global.js";
@@ -31,6 +26,7 @@ import {
   DEFAULT_WRITE_STALL_TIMEOUT_MS,
 } from "../transport/connection.js";
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../transport/endpoint.js";
+import { closeListener, type Listener, listen } from "../transport/listener.js";
 import { createTlsServer, type ServerTlsOptions, type TlsServer } from "../transport/tls.js";
 import { ServerContext } from "./context.js";
 import { MethodStatus } from "./method-status.js";
@@ -165,7 +161,7 @@ export class Server implements ConnectionOwner {
   /** @internal This server traces its calls (`ServerOptions.rpcz`, /rpcz/enable|disable). */
   rpczEnabled = false;
   /** The listener of `options.internalPort` while running. */
-  #internal: InternalListener | undefined;
+  #internal: Listener | undefined;
   /** Connections accepted on the internal port. */
   readonly #internalConns = new WeakSet<Connection>();
 
@@ -363,32 +359,21 @@ export class Server implements ConnectionOwner {
     if (this.options.tls !== undefined) this.#tls ??= createTlsServer(this.options.tls);
     this.#state = "starting";
     this.#protocols = serverProtocols();
-    const net = createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.#onSocket(s));
-    net.on("error", (err) => log.error(`server ${formatEndpoint(ep)}: listener error`, err));
+    let main: Listener;
     try {
-      await new Promise<void>((resolve, reject) => {
-        net.once("error", reject);
-        const done = () => {
-          net.off("error", reject);
-          resolve();
-        };
-        if (ep.kind === "unix") net.listen({ path: ep.path }, done);
-        else net.listen({ host: ep.host, port: ep.port }, done);
-      });
+      main = await listen(ep, (s) => this.#onSocket(s), "server");
     } catch (err) {
       this.#state = "idle";
       throw err;
     }
-    this.#net = net;
-    const a = net.address();
-    this.#endpoint = ep.kind === "tcp" && a !== null && typeof a === "object" ? { ...ep, port: a.port } : ep;
+    this.#net = main.net;
+    this.#endpoint = main.endpoint;
     if (this.options.internalPort !== undefined) {
       try {
         const iep = internalEndpoint(this.options.internalPort, this.#endpoint);
-        this.#internal = await listenInternal(iep, (s) => this.#onSocket(s, true));
+        this.#internal = await listen(iep, (s) => this.#onSocket(s, true), "server internal port");
       } catch (err) {
-        await new Promise<void>((resolve) => net.close(() => resolve()));
-        if (this.#endpoint.kind === "unix") await unlink(this.#endpoint.path).catch(() => {});
+        await closeListener(main);
         this.#net = undefined;
         this.#state = "idle";
         throw err;
@@ -412,7 +397,7 @@ export class Server implements ConnectionOwner {
     this.#state = "stopping";
     const net = this.#net;
     const closed = new Promise<void>((resolve) => (net ? net.close(() => resolve()) : resolve()));
-    const internalClosed = closeInternal(this.#internal);
+    const internalClosed = closeListener(this.#internal);
     if (this.#concurrency > 0 && graceMs > 0) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, graceMs);
