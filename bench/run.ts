@@ -39,7 +39,7 @@ const RESULTS_FILE = fileURLToPath(new URL("../bench-results.json", import.meta.
 async function measure(system: string, inflight: number, warmupMs: number, measureMs: number) {
   const server = await startServer(system);
   try {
-    const r = await runClient(system, { port: server.port, inflight, warmupMs, measureMs });
+    const r = await runClient(system, { port: server.port, inflight, warmupMs, measureMs }, server.child);
     const seconds = r.elapsedMs / 1000;
     const { p50Us, p99Us, meanUs, maxUs } = r;
     const result: RunResult = {
@@ -54,6 +54,9 @@ async function measure(system: string, inflight: number, warmupMs: number, measu
       meanUs,
       maxUs,
     };
+    if (r.clientCpuUs !== undefined && r.serverCpuUs !== undefined && r.calls > 0) {
+      result.cpuUsPerCall = (r.clientCpuUs + r.serverCpuUs) / r.calls;
+    }
     return result;
   } finally {
     await stopChild(server.child);

@@ -3,7 +3,9 @@
  *
  * - `child.js server <system>`: start the system's echo server, send `{type:"ready", port}`.
  * - `child.js client <system> <ClientParams JSON>`: run the system's load through the
- *   warm-up and measurement phases, send `{type:"result", ...}` and exit.
+ *   warm-up and measurement phases (telling `{type:"phase"}` at the window's start and end,
+ *   when the harness reads the server's CPU time), send `{type:"result", ...}` with its own
+ *   CPU time over the window and exit.
  * - `child.js stream-server <stream system>`: start its writer server, send `{type:"ready", port}`.
  * - `child.js stream-client <stream system> <StreamClientParams JSON>`: read through the
  *   warm-up and measurement phases (telling `{type:"stream-phase"}` at the window's start
@@ -54,12 +56,24 @@ async function runClient(systemName: string, params: ClientParams): Promise<void
       throw err;
     },
   );
+  // CPU of this process over the window; the harness reads the server's at the same points.
+  let cpu0 = 0;
+  let clientCpuUs = 0;
+  const cpuUs = (): number => {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  };
+  const onPhase = (at: "start" | "end"): void => {
+    if (at === "start") cpu0 = cpuUs();
+    else clientCpuUs = cpuUs() - cpu0;
+    void send({ type: "phase", at });
+  };
   // Whichever comes first: the load fails, or the measurement window closes.
-  await Promise.race([loading, rec.runPhases(params.warmupMs, params.measureMs)]);
+  await Promise.race([loading, rec.runPhases(params.warmupMs, params.measureMs, onPhase)]);
   // Let in-flight calls drain so the connection closes cleanly (bounded).
   await Promise.race([loading, sleep(DRAIN_TIMEOUT_MS)]);
   if (!loadSettled) console.error(`[${systemName}] client did not drain within ${DRAIN_TIMEOUT_MS} ms`);
-  await send(rec.result());
+  await send({ ...rec.result(), clientCpuUs });
   process.exit(0);
 }
 

@@ -26,6 +26,8 @@ export interface UnaryPart {
 
 const cps = (r: RunResult) => r.callsPerSec;
 const p50 = (r: RunResult) => r.p50Us;
+/** Calls per CPU second (client and server together): higher is cheaper, like calls/s. */
+const callsPerCpu = (r: RunResult) => (r.cpuUsPerCall === undefined ? 0 : 1 / r.cpuUsPerCall);
 
 function httpConnections(inflight: number): string {
   const raw = process.env.BENCH_HTTP_CONNECTIONS;
@@ -57,6 +59,14 @@ export const parts: readonly UnaryPart[] = [
           "brpc-ts-nometrics",
           n,
           cps,
+        ),
+        pairedRatio(
+          runs,
+          `brpc-ts/brpc-ts-nometrics calls per CPU second (client + server) @${n} (target >= 0.95)`,
+          "brpc-ts",
+          "brpc-ts-nometrics",
+          n,
+          callsPerCpu,
         ),
         pairedRatio(
           runs,

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { CpuMessage } from "./stream.js";
 import type { ChildMessage, ClientParams, ReadyMessage, ResultMessage } from "./system.js";
 
 const CHILD_SCRIPT = fileURLToPath(new URL("./child.js", import.meta.url));
@@ -132,13 +133,45 @@ export async function startServer(
   }
 }
 
-/** Fork the client of `system`, let it run its warm-up and measurement, return its result. */
-export async function runClient(system: string, params: ClientParams): Promise<ResultMessage> {
+const CPU_QUERY_TIMEOUT_MS = 2000;
+
+/** The CPU time (µs) of `child`, or null if it does not answer in time (e.g. a busy loop). */
+export async function cpuOf(child: ChildProcess): Promise<number | null> {
+  try {
+    const reply = expect<CpuMessage>(child, "cpu", "cpu query", CPU_QUERY_TIMEOUT_MS);
+    child.send({ type: "cpu?" });
+    return (await reply).us;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Fork the client of `system`, let it run its warm-up and measurement, return its result;
+ * with `server`, also the server's CPU time over the client's measurement window.
+ */
+export async function runClient(
+  system: string,
+  params: ClientParams,
+  server?: ChildProcess,
+): Promise<ResultMessage> {
   const child = spawnChild(["client", system, JSON.stringify(params)]);
   const timeoutMs = params.warmupMs + params.measureMs + 30_000;
+  let cpuStart: Promise<number | null> | undefined;
+  let cpuEnd: Promise<number | null> | undefined;
+  const onPhase = (msg: ChildMessage): void => {
+    if (msg.type !== "phase" || server === undefined) return;
+    if (msg.at === "start") cpuStart = cpuOf(server);
+    else cpuEnd = cpuOf(server);
+  };
+  child.on("message", onPhase);
   try {
-    return await expect<ResultMessage>(child, "result", `${system} client`, timeoutMs);
+    const r = await expect<ResultMessage>(child, "result", `${system} client`, timeoutMs);
+    const [a, b] = await Promise.all([cpuStart, cpuEnd]);
+    if (a != null && b != null) r.serverCpuUs = b - a;
+    return r;
   } finally {
+    child.off("message", onPhase);
     await stopChild(child);
   }
 }

@@ -20,6 +20,8 @@ export interface RunResult {
   p99Us: number;
   meanUs: number;
   maxUs: number;
+  /** CPU time of client and server together per call in the window, µs (when measured). */
+  cpuUsPerCall?: number;
 }
 
 function median(values: number[]): number {
@@ -49,6 +51,9 @@ export function summarize(runs: readonly RunResult[]): RunResult[] {
     p99Us: median(g.map((r) => r.p99Us)),
     meanUs: median(g.map((r) => r.meanUs)),
     maxUs: Math.max(...g.map((r) => r.maxUs)),
+    ...(g.every((r) => r.cpuUsPerCall !== undefined)
+      ? { cpuUsPerCall: median(g.map((r) => r.cpuUsPerCall as number)) }
+      : {}),
   }));
 }
 
@@ -93,7 +98,8 @@ export function pairedRatio(
   for (const round of rounds) {
     const ra = runs.find((r) => r.system === a && r.inflight === inflight && (r.round ?? 1) === round);
     const rb = runs.find((r) => r.system === b && r.inflight === inflight && (r.round ?? 1) === round);
-    if (ra !== undefined && rb !== undefined && pick(rb) > 0) values.push(pick(ra) / pick(rb));
+    if (ra !== undefined && rb !== undefined && pick(ra) > 0 && pick(rb) > 0)
+      values.push(pick(ra) / pick(rb));
   }
   return { label, value: values.length > 0 ? median(values) : null };
 }

@@ -45,14 +45,20 @@ export class Recorder implements LoadContext {
    * Run the phases: `warmupMs` unrecorded, then `measureMs` recorded, then `active = false`.
    * Resolves when the measurement window has closed.
    */
-  async runPhases(warmupMs: number, measureMs: number): Promise<void> {
+  async runPhases(
+    warmupMs: number,
+    measureMs: number,
+    onPhase?: (at: "start" | "end") => void,
+  ): Promise<void> {
     await sleep(warmupMs);
     this.#start = performance.now();
     this.#measuring = true;
+    onPhase?.("start");
     await sleep(measureMs);
     this.#end = performance.now();
     this.#measuring = false;
     this.active = false;
+    onPhase?.("end");
   }
 
   /** Summarize the measurement window (call after {@link Recorder.runPhases} resolved). */

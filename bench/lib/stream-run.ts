@@ -3,12 +3,11 @@
  * message size and stream system, a writer server child and a reader client child, one run
  * at a time. See bench/lib/stream.ts for the contract and docs/benchmarks.md ("Streaming").
  */
-import type { ChildProcess } from "node:child_process";
 import type { StreamSystemEntry } from "../lib/stream.js";
 import type { BenchConfig } from "./config.js";
-import { expect, spawnChild, startServer, stopChild } from "./proc.js";
+import { cpuOf, expect, spawnChild, startServer, stopChild } from "./proc.js";
 import type { Ratio } from "./report.js";
-import type { CpuMessage, StreamClientParams, StreamPhaseMessage, StreamResultMessage } from "./stream.js";
+import type { StreamClientParams, StreamPhaseMessage, StreamResultMessage } from "./stream.js";
 
 /** One (system, size) stream measurement, or the summary of its rounds. */
 export interface StreamRunResult {
@@ -31,19 +30,6 @@ export interface StreamRunResult {
   writerCpu: number | null;
   /** Set when the run failed; the metrics are then 0. */
   error?: string;
-}
-
-const CPU_QUERY_TIMEOUT_MS = 2000;
-
-/** The CPU time (µs) of `child`, or null if it does not answer in time (e.g. a busy loop). */
-async function cpuOf(child: ChildProcess): Promise<number | null> {
-  try {
-    const reply = expect<CpuMessage>(child, "cpu", "cpu query", CPU_QUERY_TIMEOUT_MS);
-    child.send({ type: "cpu?" });
-    return (await reply).us;
-  } catch {
-    return null;
-  }
 }
 
 async function measureStream(entry: StreamSystemEntry, size: number, config: BenchConfig) {

@@ -78,6 +78,10 @@ export interface ResultMessage {
   p99Us: number;
   meanUs: number;
   maxUs: number;
+  /** CPU time of the client process during the window, µs. */
+  clientCpuUs?: number;
+  /** CPU time of the server process during the window, µs (filled in by the harness). */
+  serverCpuUs?: number;
 }
 
 /** Message a child sends when it fails. */
@@ -87,9 +91,16 @@ export interface ErrorMessage {
 }
 
 /** Any message from a child to the harness. */
+/** A client child's measurement window opened or closed: the harness reads the server's CPU then. */
+export interface PhaseMessage {
+  type: "phase";
+  at: "start" | "end";
+}
+
 export type ChildMessage =
   | ReadyMessage
   | ResultMessage
+  | PhaseMessage
   | ErrorMessage
   | StreamPhaseMessage
   | StreamResultMessage
