@@ -65,6 +65,45 @@ export class Adder extends Variable implements Windowable<number> {
   }
 }
 
+/** What Maxer and Miner share: the extreme kept so far, reset by windows every second. */
+abstract class Extreme extends Variable implements Windowable<number> {
+  /** @internal */
+  abstract readonly _windowKind: "max" | "min";
+  protected current: number;
+  private sampler: ReducerSampler<number> | undefined = undefined;
+
+  constructor(
+    readonly identity: number,
+    private readonly ops: ReduceOps<number>,
+  ) {
+    super();
+    this.current = identity;
+  }
+
+  /** The extreme recorded (since the last reset), or `identity`. */
+  get value(): number {
+    return this.current;
+  }
+
+  /** Back to `identity`; returns the value before. */
+  reset(): number {
+    const v = this.current;
+    this.current = this.identity;
+    return v;
+  }
+
+  /** @inheritdoc */
+  describe(): string {
+    return formatNumber(this.current);
+  }
+
+  /** @internal */
+  _reducerSampler(sampler: Sampler): ReducerSampler<number> {
+    this.sampler ??= new ReducerSampler(this, (m: Extreme) => m.reset(), this.ops, sampler);
+    return this.sampler;
+  }
+}
+
 /**
  * The largest recorded number (brpc's `Maxer<T>`): `record(n)`, `value`, `reset()`.
  * `identity` is the value before any record (default `-Infinity`; brpc's integer Maxer
@@ -74,44 +113,18 @@ export class Adder extends Variable implements Windowable<number> {
  * so once windowed, `value` is the maximum since the last tick. A Maxer keeps no series of
  * its own (brpc neither); a Window over it does.
  */
-export class Maxer extends Variable implements Windowable<number> {
+export class Maxer extends Extreme {
   /** @internal */
   readonly _windowKind = "max";
-  private max: number;
-  private sampler: ReducerSampler<number> | undefined = undefined;
 
   /** A Maxer holding `identity`. */
-  constructor(readonly identity = Number.NEGATIVE_INFINITY) {
-    super();
-    this.max = identity;
+  constructor(identity = Number.NEGATIVE_INFINITY) {
+    super(identity, MAX_OPS);
   }
 
   /** Keep `n` if it is the largest so far. */
   record(n: number): void {
-    if (n > this.max) this.max = n;
-  }
-
-  /** The largest number recorded (since the last reset), or `identity`. */
-  get value(): number {
-    return this.max;
-  }
-
-  /** Back to `identity`; returns the value before. */
-  reset(): number {
-    const v = this.max;
-    this.max = this.identity;
-    return v;
-  }
-
-  /** @inheritdoc */
-  describe(): string {
-    return formatNumber(this.max);
-  }
-
-  /** @internal */
-  _reducerSampler(sampler: Sampler): ReducerSampler<number> {
-    this.sampler ??= new ReducerSampler(this, (m: Maxer) => m.reset(), MAX_OPS, sampler);
-    return this.sampler;
+    if (n > this.current) this.current = n;
   }
 }
 
@@ -119,43 +132,17 @@ export class Maxer extends Variable implements Windowable<number> {
  * The smallest recorded number (brpc's `Miner<T>`): `record(n)`, `value`, `reset()`.
  * `identity` defaults to `+Infinity`. Windows reset it every second, as for `Maxer`.
  */
-export class Miner extends Variable implements Windowable<number> {
+export class Miner extends Extreme {
   /** @internal */
   readonly _windowKind = "min";
-  private min: number;
-  private sampler: ReducerSampler<number> | undefined = undefined;
 
   /** A Miner holding `identity`. */
-  constructor(readonly identity = Number.POSITIVE_INFINITY) {
-    super();
-    this.min = identity;
+  constructor(identity = Number.POSITIVE_INFINITY) {
+    super(identity, MIN_OPS);
   }
 
   /** Keep `n` if it is the smallest so far. */
   record(n: number): void {
-    if (n < this.min) this.min = n;
-  }
-
-  /** The smallest number recorded (since the last reset), or `identity`. */
-  get value(): number {
-    return this.min;
-  }
-
-  /** Back to `identity`; returns the value before. */
-  reset(): number {
-    const v = this.min;
-    this.min = this.identity;
-    return v;
-  }
-
-  /** @inheritdoc */
-  describe(): string {
-    return formatNumber(this.min);
-  }
-
-  /** @internal */
-  _reducerSampler(sampler: Sampler): ReducerSampler<number> {
-    this.sampler ??= new ReducerSampler(this, (m: Miner) => m.reset(), MIN_OPS, sampler);
-    return this.sampler;
+    if (n < this.current) this.current = n;
   }
 }
