@@ -20,13 +20,11 @@ import {
   grpc,
   grpcClients,
   grpcError,
+  num,
   startGrpcServer,
   unary,
 } from "./helpers/grpc-services.js";
 import { eventually } from "./helpers/servers.js";
-
-const num = (init: Parameters<typeof create<typeof NumSchema>>[1]) =>
-  Buffer.from(toBinary(NumSchema, create(NumSchema, init)));
 
 /** A unary call of any path with raw bytes through grpc-js. */
 function rawUnary(port: number, path: string, req: Buffer): Promise<Buffer> {

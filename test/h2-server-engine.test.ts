@@ -9,20 +9,18 @@ import { once } from "node:events";
 import http2 from "node:http2";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import { NumSchema, SumSchema } from "./gen/grpc_test_pb.js";
 import { grpcHeaders, h2connect, h2request, lpm, splitMessages } from "./helpers/grpc-h2.js";
 import {
   type GrpcClients,
   type GrpcTestServer,
   grpcClients,
+  num,
   startGrpcServer,
   unary,
 } from "./helpers/grpc-services.js";
 import { eventually } from "./helpers/servers.js";
-
-const num = (init: Parameters<typeof create<typeof NumSchema>>[1]) =>
-  Buffer.from(toBinary(NumSchema, create(NumSchema, init)));
 
 for (const engine of ["builtin", "node"] as const) {
   describe(`h2 server engine: ${engine}`, () => {

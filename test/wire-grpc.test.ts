@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { constants as h2c } from "node:http2";
 import { after, before, describe, it } from "node:test";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import { EchoResponseSchema, EchoService } from "../examples/gen/peer_pb.js";
 import { peerService } from "../examples/interop/peer-service.js";
 import { ErrorCode, Server, type ServerContext } from "../src/index.js";
@@ -34,14 +34,12 @@ import {
   calcService,
   type GrpcTestServer,
   grpcClients,
+  num,
   startGrpcServer,
   unary,
 } from "./helpers/grpc-services.js";
 import { RawClient } from "./helpers/net.js";
 import { eventually } from "./helpers/servers.js";
-
-const num = (init: Parameters<typeof create<typeof NumSchema>>[1]) =>
-  Buffer.from(toBinary(NumSchema, create(NumSchema, init)));
 
 /** "[ip:port]" at the start of brpc error texts, whatever the address. */
 const normalise = (text: string) => text.replace(/^\[[^\]]*\]/, "[ADDR]");

@@ -2,6 +2,7 @@
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { EchoService } from "../../examples/gen/peer_pb.js";
@@ -13,7 +14,7 @@ import {
   type ServerOptions,
   type ServiceImpl,
 } from "../../src/index.js";
-import { Calc, type Num } from "../gen/grpc_test_pb.js";
+import { Calc, type Num, NumSchema } from "../gen/grpc_test_pb.js";
 
 /** Repository root (works from src and from dist). */
 export const ROOT = (() => {
@@ -222,3 +223,7 @@ export function grpcError(err: unknown): { code: number; details: string } {
 }
 
 export { grpc };
+
+/** The wire bytes of a `grpctest.Num`. */
+export const num = (init: Parameters<typeof create<typeof NumSchema>>[1]): Buffer =>
+  Buffer.from(toBinary(NumSchema, create(NumSchema, init)));

@@ -144,13 +144,5 @@ export function h2Frames(buf: Buffer): { type: number; flags: number; streamId: 
   return out;
 }
 
-/** h2 frame types. */
-export const H2 = {
-  DATA: 0,
-  HEADERS: 1,
-  RST_STREAM: 3,
-  SETTINGS: 4,
-  PING: 6,
-  GOAWAY: 7,
-  WINDOW_UPDATE: 8,
-} as const;
+/** h2 frame types (the raw h2 helpers' table). */
+export { FrameType as H2 } from "./grpc-h2.js";

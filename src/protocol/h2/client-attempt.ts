@@ -10,7 +10,7 @@ import { ErrorCode } from "../../errors/errno.js";
 import type { HttpClientSpec, OutgoingRequest } from "../http-client/channel-protocol.js";
 import { grpcFrame, h2ErrorToStatus } from "../http-client/h2.js";
 import { H2ResponseBody } from "../http-client/h2-response.js";
-import { requestIterator, type StreamExchange } from "../http-client/streaming.js";
+import { pumpRequests, type RequestSink, type StreamExchange } from "../http-client/streaming.js";
 import type { H2ClientConn, H2ClientStreamUser } from "./client-session.js";
 import { H2ErrorCode } from "./frame.js";
 
@@ -182,53 +182,36 @@ export class BuiltinH2Attempt implements CallAttempt, H2ClientStreamUser {
   }
 
   /** Send the requests of a client/bidi-streaming call, honouring flow control. */
-  async #pump(conn: H2ClientConn, ex: StreamExchange, gzip: boolean): Promise<void> {
-    let it: AsyncIterator<unknown> | Iterator<unknown>;
-    try {
-      it = requestIterator(ex.input);
-    } catch (err) {
-      this.#report(() => this.call.fail(ErrorCode.EREQUEST, (err as Error).message, false));
-      return;
-    }
+  #pump(conn: H2ClientConn, ex: StreamExchange, gzip: boolean): Promise<void> {
     const s = conn.session;
     const id = this.#id;
-    let done = false;
-    try {
-      for (;;) {
-        if (!this.#live || !this.#open) break;
-        const r = await it.next();
-        if (r.done === true) {
-          done = true;
-          break;
-        }
-        if (!this.#live || !this.#open) break;
-        const frame = grpcFrame(this.call, this.#spec, r.value, gzip);
+    const open = (): boolean => this.#live && this.#open;
+    const wait = (resolve: () => void): void => {
+      this.#wake = resolve;
+      if (s.queuedBytes(id) === 0) conn.socket.once("drain", () => this.#wakeUp());
+    };
+    const end = (): void => {
+      if (!this.#open || this.#sentEnd) return;
+      this.#sentEnd = true;
+      s.sendData(id, EMPTY, true);
+    };
+    const sink: RequestSink = {
+      get open() {
+        return open();
+      },
+      send(frame) {
         s.sendData(id, frame, false);
-        if (s.queuedBytes(id) > 0 || conn.socket.writableLength > 1 << 20) {
-          await new Promise<void>((resolve) => {
-            this.#wake = resolve;
-            if (s.queuedBytes(id) === 0) conn.socket.once("drain", () => this.#wakeUp());
-          });
-        }
-      }
-      if (done && this.#open && !this.#sentEnd) {
-        this.#sentEnd = true;
-        s.sendData(id, EMPTY, true);
-      }
-    } catch (err) {
-      const text = err instanceof Error ? err.message : String(err);
-      this.#report(() =>
-        this.call.fail(ErrorCode.EREQUEST, `Fail to send the request stream: ${text}`, false),
-      );
-    } finally {
-      if (!done) {
-        try {
-          await it.return?.();
-        } catch {
-          // The request iterable's own cleanup failed: nothing left to report to.
-        }
-      }
-    }
+        if (s.queuedBytes(id) === 0 && conn.socket.writableLength <= 1 << 20) return undefined;
+        return new Promise<void>(wait);
+      },
+      end,
+    };
+    return pumpRequests(
+      ex.input,
+      (msg) => grpcFrame(this.call, this.#spec, msg, gzip),
+      sink,
+      (text) => this.#report(() => this.call.fail(ErrorCode.EREQUEST, text, false)),
+    );
   }
 
   // ---- ResponseFlow (streaming responses) ----------------------------------------------

@@ -28,7 +28,7 @@ const EMPTY = Buffer.alloc(0);
 export const SOCKET_HIGH_WATER = 1024 * 1024;
 
 /** A connection-specific header field, forbidden in h2 (RFC 9113 §8.2.2). */
-function isConnectionHeader(n: string): boolean {
+export function isConnectionHeader(n: string): boolean {
   switch (n) {
     case "connection":
     case "keep-alive":

@@ -18,7 +18,7 @@ import { microtask } from "../../io/microtask.js";
 import { log } from "../../log.js";
 import { type Connection, DEFAULT_WRITE_STALL_TIMEOUT_MS } from "../../transport/connection.js";
 import { watchWrites } from "../../transport/watchdog.js";
-import { H2Request, H2Response } from "./compat.js";
+import { H2Request, H2Response, isConnectionHeader } from "./compat.js";
 import { type H2Error, H2ErrorCode } from "./frame.js";
 import { type H2Handler, H2Session } from "./session.js";
 
@@ -36,20 +36,6 @@ export interface H2ServerConnOptions {
 
 /** Receives each new request (headers complete; the body follows as events). */
 export type H2RequestListener = (conn: Connection, req: H2Request, res: H2Response) => void;
-
-/** A connection-specific field name, forbidden in h2 (RFC 9113 §8.2.2). */
-function isConnectionHeader(name: string): boolean {
-  switch (name) {
-    case "connection":
-    case "keep-alive":
-    case "proxy-connection":
-    case "transfer-encoding":
-    case "upgrade":
-      return true;
-    default:
-      return false;
-  }
-}
 
 /**
  * Why a request header list is malformed (RFC 9113 §8.2, §8.3), or "" when it is fine.

@@ -14,7 +14,7 @@ import type { HttpClientSpec, OutgoingRequest } from "./channel-protocol.js";
 import { encodeMessage } from "./content.js";
 import { H2ResponseBody } from "./h2-response.js";
 import { headersRecord } from "./response.js";
-import { requestIterator, type StreamExchange } from "./streaming.js";
+import { pumpRequests, type RequestSink, type StreamExchange } from "./streaming.js";
 import type { H2Conn, H2Transport } from "./transport.js";
 
 /** Frame one gRPC message (1-byte compressed flag, uint32 BE length), gzipped when asked. */
@@ -194,52 +194,34 @@ export class H2Attempt implements CallAttempt {
   }
 
   /** Send the requests of a client/bidi-streaming call, honouring flow control. */
-  async #pump(stream: ClientHttp2Stream, ex: StreamExchange, gzip: boolean): Promise<void> {
-    let it: AsyncIterator<unknown> | Iterator<unknown>;
-    try {
-      it = requestIterator(ex.input);
-    } catch (err) {
-      this.#report(() => this.call.fail(ErrorCode.EREQUEST, (err as Error).message, false));
-      return;
-    }
-    let done = false;
-    try {
-      for (;;) {
-        if (!this.#live || stream.destroyed) break;
-        const r = await it.next();
-        if (r.done === true) {
-          done = true;
-          break;
-        }
-        if (!this.#live || stream.destroyed) break;
-        const frame = grpcFrame(this.call, this.#spec, r.value, gzip);
-        if (!stream.write(frame)) {
-          await new Promise<void>((resolve) => {
-            const go = () => {
-              stream.off("drain", go);
-              stream.off("close", go);
-              resolve();
-            };
-            stream.on("drain", go);
-            stream.on("close", go);
-          });
-        }
-      }
-      if (done && !stream.destroyed && !stream.writableEnded) stream.end();
-    } catch (err) {
-      const text = err instanceof Error ? err.message : String(err);
-      this.#report(() =>
-        this.call.fail(ErrorCode.EREQUEST, `Fail to send the request stream: ${text}`, false),
-      );
-    } finally {
-      if (!done) {
-        try {
-          await it.return?.();
-        } catch {
-          // The request iterable's own cleanup failed: nothing left to report to.
-        }
-      }
-    }
+  #pump(stream: ClientHttp2Stream, ex: StreamExchange, gzip: boolean): Promise<void> {
+    const live = (): boolean => this.#live;
+    const sink: RequestSink = {
+      get open() {
+        return live() && !stream.destroyed;
+      },
+      send(frame) {
+        if (stream.write(frame)) return undefined;
+        return new Promise<void>((resolve) => {
+          const go = () => {
+            stream.off("drain", go);
+            stream.off("close", go);
+            resolve();
+          };
+          stream.on("drain", go);
+          stream.on("close", go);
+        });
+      },
+      end() {
+        if (!stream.destroyed && !stream.writableEnded) stream.end();
+      },
+    };
+    return pumpRequests(
+      ex.input,
+      (msg) => grpcFrame(this.call, this.#spec, msg, gzip),
+      sink,
+      (text) => this.#report(() => this.call.fail(ErrorCode.EREQUEST, text, false)),
+    );
   }
 
   /** @internal the stream closed. */

@@ -167,3 +167,60 @@ export function requestIterator(input: unknown): AsyncIterator<unknown> | Iterat
   }
   throw new TypeError("requests of a streaming call must be an Iterable or an AsyncIterable");
 }
+
+/** Where {@link pumpRequests} sends a streaming call's requests: one h2 stream of either engine. */
+export interface RequestSink {
+  /** The stream still takes requests (the call is live, the stream open). */
+  readonly open: boolean;
+  /** Send one framed request; a promise when flow control says to wait before the next. */
+  send(frame: Buffer): Promise<void> | undefined;
+  /** Every request was sent: half-close the stream. */
+  end(): void;
+}
+
+/**
+ * Send the requests of a client/bidi-streaming call: each value of `input` framed by
+ * `frame`, honouring the sink's flow control; half-close at the end. An unusable input or a
+ * failure while sending is reported with `fail(text)` (EREQUEST). The iterator is closed
+ * when the stream ends first. @internal
+ */
+export async function pumpRequests(
+  input: unknown,
+  frame: (msg: unknown) => Buffer,
+  sink: RequestSink,
+  fail: (text: string) => void,
+): Promise<void> {
+  let it: AsyncIterator<unknown> | Iterator<unknown>;
+  try {
+    it = requestIterator(input);
+  } catch (err) {
+    fail((err as Error).message);
+    return;
+  }
+  let done = false;
+  try {
+    for (;;) {
+      if (!sink.open) break;
+      const r = await it.next();
+      if (r.done === true) {
+        done = true;
+        break;
+      }
+      if (!sink.open) break;
+      const wait = sink.send(frame(r.value));
+      if (wait !== undefined) await wait;
+    }
+    if (done) sink.end();
+  } catch (err) {
+    const text = err instanceof Error ? err.message : String(err);
+    fail(`Fail to send the request stream: ${text}`);
+  } finally {
+    if (!done) {
+      try {
+        await it.return?.();
+      } catch {
+        // The request iterable's own cleanup failed: nothing left to report to.
+      }
+    }
+  }
+}
